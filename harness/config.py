@@ -1,0 +1,197 @@
+"""Typed study configuration: the YAML file a user writes, validated before any work starts.
+
+Every default lives here (harness-wide) or in an adapter's / model's own ``Params`` class.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.errors import UserError
+from harness.registry import Params, get_adapter, get_model, suggest
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TrainConfig(Strict):
+    """How every torch model is trained (non-torch baselines ignore the epoch settings)."""
+
+    epochs: int = Field(25, ge=1, description="maximum training epochs")
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    optimizer: Literal["adam", "adamw"] = "adam"
+    patience: int = Field(5, ge=0, description="epochs without improvement before stopping; 0 = off")
+    grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null = off")
+    threads: int = Field(2, ge=1, description="torch CPU threads")
+    monitor: str = Field(
+        "loss", description="validation metric for early stopping and checkpoint selection"
+    )
+    device: str = Field("cpu", description="torch device: cpu, cuda, cuda:0, ...")
+
+
+class TrackingConfig(Strict):
+    uri: str | None = Field(
+        None, description="MLflow tracking URI; default $MLFLOW_TRACKING_URI or mlruns/mlflow.db"
+    )
+    experiment: str | None = Field(None, description="MLflow experiment; default the study name")
+
+
+class DatasetSpec(Strict):
+    adapter: str
+    label: str | None = Field(None, description="name in results; default the adapter name")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.label or self.adapter
+
+
+class ModelSpec(Strict):
+    name: str
+    label: str | None = Field(None, description="name in results; default the model name")
+    params: dict[str, Any] = Field(default_factory=dict)
+    train: dict[str, Any] = Field(
+        default_factory=dict, description="overrides of the study's train settings"
+    )
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
+
+
+class StudyConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    reference: str = Field("attention", description="model label others are compared against")
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    models: list[ModelSpec] = Field(min_length=1)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("seeds must be distinct")
+        return seeds
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> StudyConfig:
+        for what, keys in (
+            ("models", [m.key for m in self.models]),
+            ("datasets", [d.key for d in self.datasets]),
+        ):
+            dupes = sorted({k for k in keys if keys.count(k) > 1})
+            if dupes:
+                raise ValueError(f"{what}: {dupes[0]!r} appears twice; give each a distinct label")
+        return self
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _model_at(root: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The pydantic class that owns the key at ``loc`` (for 'did you mean' suggestions)."""
+    cls: Any = root
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)) or part not in cls.model_fields:
+            return None
+        ann = cls.model_fields[part].annotation
+        while typing.get_origin(ann) in (list, typing.Union, types.UnionType, dict):
+            args = [a for a in typing.get_args(ann) if a is not type(None)]
+            ann = args[-1]
+        cls = ann
+    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+
+
+def format_validation_error(
+    err: ValidationError, root: type[BaseModel], prefix: tuple = ()
+) -> str:
+    """One line per the first error: ``key.path: message``, with suggestions for unknown keys."""
+    first = err.errors()[0]
+    loc = tuple(first["loc"])
+    path = _loc(prefix + loc)
+    if first["type"] == "extra_forbidden":
+        owner = _model_at(root, loc)
+        valid = sorted(owner.model_fields) if owner else []
+        hint = suggest(str(loc[-1]), valid)
+        msg = f"{path}: unknown parameter{hint}" + (f" (valid: {', '.join(valid)})" if valid else "")
+    elif first["type"] == "missing":
+        msg = f"{path}: required key is missing"
+    else:
+        given = first.get("input")
+        shown = f" (got {given!r})" if not isinstance(given, dict | list) else ""
+        msg = f"{path}: {first['msg']}{shown}"
+    more = len(err.errors()) - 1
+    return msg + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+
+
+def validate_params(schema: type[Params], params: dict[str, Any], prefix: tuple) -> Params:
+    """Validate an adapter's or model's params against its own schema, errors with full path."""
+    try:
+        return schema.model_validate(params)
+    except ValidationError as err:
+        raise UserError(format_validation_error(err, schema, prefix)) from None
+
+
+def parse_study(data: Any, source: str = "study") -> StudyConfig:
+    """Validate a study mapping completely: structure, registry names and every params block."""
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: the study must be a mapping of keys (name, datasets, models, ...)")
+    try:
+        study = StudyConfig.model_validate(data)
+    except ValidationError as err:
+        raise UserError(f"{source}: {format_validation_error(err, StudyConfig)}") from None
+    try:
+        for i, d in enumerate(study.datasets):
+            entry = get_adapter(d.adapter)
+            validate_params(entry.params, d.params, ("datasets", i, "params"))
+        for i, m in enumerate(study.models):
+            entry = get_model(m.name)
+            validate_params(entry.params, m.params, ("models", i, "params"))
+            merged = {**study.train.model_dump(), **m.train}
+            try:
+                TrainConfig.model_validate(merged)
+            except ValidationError as err:
+                raise UserError(
+                    format_validation_error(err, TrainConfig, ("models", i, "train"))
+                ) from None
+    except UserError as err:
+        raise UserError(f"{source}: {err}") from None
+    return study
+
+
+def load_study(path: str | Path) -> StudyConfig:
+    """Read and validate a study YAML file; every problem is a one-line :class:`UserError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such study file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UserError(f"{where}: malformed YAML: {problem}") from None
+    return parse_study(data, str(path))
+
+
+def model_train_config(study: StudyConfig, spec: ModelSpec) -> TrainConfig:
+    """The study's train settings with the model's own overrides applied."""
+    return TrainConfig.model_validate({**study.train.model_dump(), **spec.train})
