@@ -54,6 +54,11 @@ class SequenceModel(nn.Module):
         """
         return {}
 
+    def evaluation_metrics(self, view: SplitView) -> dict[str, float]:
+        """Model-specific figures on a held-out split after training (fidelity to a teacher,
+        overlap with teacher-important positions, ...); logged as ``test_<name>``."""
+        return {}
+
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         """Per-position embeddings ``(batch, L, d)``; used by the default saliency."""
         raise TypeError(f"{type(self).__name__} has no embedding to take gradients at")
@@ -108,6 +113,10 @@ class FittedModel(ABC):
     @abstractmethod
     def macs(self, length: int) -> int:
         """Analytic multiply-accumulates for one sequence of ``length`` positions."""
+
+    def evaluation_metrics(self, view: SplitView) -> dict[str, float]:
+        """See :meth:`SequenceModel.evaluation_metrics`."""
+        return {}
 
     @property
     def n_params(self) -> int:
