@@ -1,3 +1,3 @@
-"""genomic-sparse-harness: benchmark sparse and attention-guided models on DNA, tracked in MLflow."""
+"""genomic-sparse-harness: sparse and attention-guided models on DNA, benchmarked in MLflow."""
 
 __version__ = "0.1.0"

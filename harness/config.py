@@ -29,7 +29,9 @@ class TrainConfig(Strict):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     optimizer: Literal["adam", "adamw"] = "adam"
-    patience: int = Field(5, ge=0, description="epochs without improvement before stopping; 0 = off")
+    patience: int = Field(
+        5, ge=0, description="epochs without improvement before stopping; 0 = off"
+    )
     grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null = off")
     threads: int = Field(2, ge=1, description="torch CPU threads")
     monitor: str = Field(
@@ -43,6 +45,25 @@ class TrackingConfig(Strict):
         None, description="MLflow tracking URI; default $MLFLOW_TRACKING_URI or mlruns/mlflow.db"
     )
     experiment: str | None = Field(None, description="MLflow experiment; default the study name")
+
+
+class EvaluationConfig(Strict):
+    """What is computed on the test split after training (never used for selection)."""
+
+    importance_max_examples: int = Field(
+        2000, ge=0, description="test examples whose per-position importance is computed and logged"
+    )
+    ablation_steps: int = Field(
+        10, ge=0, description="points on each masking (ablation) curve; 0 = no curves"
+    )
+    ablation_max_examples: int = Field(1000, ge=1, description="test examples used for the curves")
+    save_models: bool = Field(True, description="log each trained model's weights to MLflow")
+
+
+class ReportConfig(Strict):
+    enabled: bool = Field(True, description="write the HTML/Markdown report at the end of run")
+    claims: bool = Field(False, description="add the seeds' claims section")
+    out_dir: str = Field("reports", description="reports are written to <out_dir>/<study name>/")
 
 
 class DatasetSpec(Strict):
@@ -77,6 +98,8 @@ class StudyConfig(Strict):
     models: list[ModelSpec] = Field(min_length=1)
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
 
     @field_validator("seeds")
     @classmethod
@@ -110,7 +133,10 @@ def _model_at(root: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        if not (isinstance(cls, type) and issubclass(cls, BaseModel)) or part not in cls.model_fields:
+        if (
+            not (isinstance(cls, type) and issubclass(cls, BaseModel))
+            or part not in cls.model_fields
+        ):
             return None
         ann = cls.model_fields[part].annotation
         while typing.get_origin(ann) in (list, typing.Union, types.UnionType, dict):
@@ -120,9 +146,7 @@ def _model_at(root: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
 
 
-def format_validation_error(
-    err: ValidationError, root: type[BaseModel], prefix: tuple = ()
-) -> str:
+def format_validation_error(err: ValidationError, root: type[BaseModel], prefix: tuple = ()) -> str:
     """One line per the first error: ``key.path: message``, with suggestions for unknown keys."""
     first = err.errors()[0]
     loc = tuple(first["loc"])
@@ -131,7 +155,9 @@ def format_validation_error(
         owner = _model_at(root, loc)
         valid = sorted(owner.model_fields) if owner else []
         hint = suggest(str(loc[-1]), valid)
-        msg = f"{path}: unknown parameter{hint}" + (f" (valid: {', '.join(valid)})" if valid else "")
+        msg = f"{path}: unknown parameter{hint}" + (
+            f" (valid: {', '.join(valid)})" if valid else ""
+        )
     elif first["type"] == "missing":
         msg = f"{path}: required key is missing"
     else:
@@ -153,7 +179,9 @@ def validate_params(schema: type[Params], params: dict[str, Any], prefix: tuple)
 def parse_study(data: Any, source: str = "study") -> StudyConfig:
     """Validate a study mapping completely: structure, registry names and every params block."""
     if not isinstance(data, dict):
-        raise UserError(f"{source}: the study must be a mapping of keys (name, datasets, models, ...)")
+        raise UserError(
+            f"{source}: the study must be a mapping of keys (name, datasets, models, ...)"
+        )
     try:
         study = StudyConfig.model_validate(data)
     except ValidationError as err:

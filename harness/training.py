@@ -69,7 +69,7 @@ def task_loss(task: str, outputs: torch.Tensor, targets: torch.Tensor) -> torch.
 
 
 def to_scores(task: str, outputs: torch.Tensor) -> torch.Tensor:
-    """Model outputs -> P(class 1) (binary), class probabilities (multiclass), values (regression)."""
+    """Outputs -> P(class 1) (binary), class probabilities (multiclass), values (regression)."""
     if task == "binary":
         return torch.sigmoid(outputs)
     if task == "multiclass":
@@ -77,8 +77,12 @@ def to_scores(task: str, outputs: torch.Tensor) -> torch.Tensor:
     return outputs
 
 
-def predict(model: SequenceModel | FittedModel, tokens: np.ndarray, batch_size: int = 256,
-            device: str = "cpu") -> np.ndarray:
+def predict(
+    model: SequenceModel | FittedModel,
+    tokens: np.ndarray,
+    batch_size: int = 256,
+    device: str = "cpu",
+) -> np.ndarray:
     """Scores for ``(n, L)`` tokens: ``(n,)`` or ``(n, C)``, see :func:`to_scores`."""
     if isinstance(model, FittedModel):
         return model.predict(tokens)
@@ -86,8 +90,9 @@ def predict(model: SequenceModel | FittedModel, tokens: np.ndarray, batch_size: 
     out = []
     with torch.no_grad():
         for start in range(0, len(tokens), batch_size):
-            batch = torch.as_tensor(tokens[start : start + batch_size], dtype=torch.long,
-                                    device=device)
+            batch = torch.as_tensor(
+                tokens[start : start + batch_size], dtype=torch.long, device=device
+            )
             out.append(to_scores(model.info.task, model(batch)).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
@@ -187,8 +192,9 @@ def fit(
         else:
             stale += 1
         if progress is not None:
-            progress.update(task_id, advance=1,
-                            description=f"epoch {epoch} val_{cfg.monitor}={current:.4f}")
+            progress.update(
+                task_id, advance=1, description=f"epoch {epoch} val_{cfg.monitor}={current:.4f}"
+            )
         if on_epoch:
             on_epoch(epoch, metrics)
         if cfg.patience and stale >= cfg.patience:

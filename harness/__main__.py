@@ -1,0 +1,200 @@
+"""Command line: ``python -m harness {run,validate,list,ui,tune,report,bench}``.
+
+Exit codes: 0 success, 2 bad input (one line, no traceback), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import traceback
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import UserError
+
+out = Console()
+err_console = Console(stderr=True)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.config import load_study
+
+    study = load_study(args.study)
+    n = len(study.datasets) * len(study.models) * len(study.seeds)
+    out.print(
+        f"{args.study}: ok — {len(study.datasets)} dataset(s) × {len(study.models)} model(s) × "
+        f"{len(study.seeds)} seed(s) = {n} runs"
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.config import load_study
+    from harness.runner import run_study
+    from harness.summary import print_summary
+
+    study = load_study(args.study)
+    if args.tracking_uri:
+        study = study.model_copy(
+            update={"tracking": study.tracking.model_copy(update={"uri": args.tracking_uri})}
+        )
+    outcome = run_study(study, show_progress=not args.no_progress)
+    print_summary(out, study, outcome)
+    return 1 if outcome.failures else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.registry import ADAPTERS, MODELS, load_plugins
+
+    load_plugins()
+    for title, table in (("Adapters", ADAPTERS), ("Models", MODELS)):
+        grid = Table(title=title, show_lines=True)
+        grid.add_column("name", style="bold")
+        grid.add_column("description")
+        grid.add_column("parameters (default)")
+        for name in sorted(table):
+            entry = table[name]
+            params = []
+            for field_name, field in entry.params.model_fields.items():
+                default = field.get_default(call_default_factory=True)
+                params.append(f"{field_name} = {default!r}")
+            grid.add_row(name, entry.description, "\n".join(params) or "—")
+        out.print(grid)
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from harness.tracking import resolve_uri
+
+    uri = resolve_uri(args.tracking_uri)
+    out.print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port} (Ctrl-C to stop)")
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(args.port),
+    ]
+    return subprocess.call(command)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from harness.report import write_report
+    from harness.tracking import Tracker, load_results, resolve_uri
+
+    with tempfile.TemporaryDirectory() as tmp:
+        study, results, records = load_results(args.tracking_uri, args.run_id, Path(tmp))
+        if not results:
+            raise UserError(f"run {args.run_id}: no finished child runs to report on")
+        out_dir = Path(
+            args.out or Path(study.get("report", {}).get("out_dir", "reports")) / study["name"]
+        )
+        paths = write_report(
+            study["name"],
+            results,
+            records,
+            out_dir,
+            study.get("reference", "attention"),
+            meta={
+                "claims": args.claims or study.get("report", {}).get("claims", False),
+                "parent_run_id": args.run_id,
+                "tracking_uri": resolve_uri(args.tracking_uri),
+            },
+        )
+    tracker = Tracker(
+        args.tracking_uri, study.get("tracking", {}).get("experiment") or study["name"]
+    )
+    tracker.log_dir(args.run_id, out_dir, "report")
+    out.print(f"report: {paths['html']} (also logged to run {args.run_id})")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.bench import bench
+
+    frame = bench(
+        args.models, args.lengths, args.batch_size, args.repeats, args.device, args.threads
+    )
+    out.print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(args.out, index=False)
+        out.print(f"written: {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="train and evaluate every dataset × model × seed of a study")
+    p.add_argument("study", help="study YAML file")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (overrides the study)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check a study file without running it")
+    p.add_argument("study")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("list", help="registered adapters and models with their parameters")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 for the default store")
+    p.add_argument(
+        "--tracking-uri", help="store to show (default: $MLFLOW_TRACKING_URI or mlruns/)"
+    )
+    p.add_argument("--port", type=int, default=5000)
+    p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("report", help="(re)build the report of a finished study run")
+    p.add_argument("run_id", help="parent MLflow run id printed by `run`")
+    p.add_argument("--tracking-uri")
+    p.add_argument("--out", help="output folder (default reports/<study>)")
+    p.add_argument("--claims", action="store_true", help="include the seeds' claims section")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("bench", help="time inference and peak memory of models by length")
+    p.add_argument("models", nargs="+", help="registered model names")
+    p.add_argument("--lengths", type=int, nargs="+", default=[200, 1000, 4000])
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", help="also write the table as CSV")
+    p.set_defaults(func=cmd_bench)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as err:
+        err_console.print(f"error: {err}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    except Exception:
+        traceback.print_exc()
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""``harness run``: every (dataset, seed, model) of a study, trained, evaluated and tracked."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import resource
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness.config import ModelSpec, StudyConfig, model_train_config
+from harness.dataset import SequenceDataset
+from harness.errors import UserError
+from harness.evaluation import evaluate
+from harness.registry import get_adapter, get_model
+from harness.results import DatasetRecord, RunResult
+from harness.tracking import Tracker, flatten, log_dataset_record, log_result
+from harness.training import fit, set_seed
+
+console = Console(stderr=True)
+
+
+@dataclass
+class StudyOutcome:
+    """What ``run_study`` returns: the parent run and everything the report needs."""
+
+    parent_run_id: str
+    tracking_uri: str
+    experiment_id: str
+    results: list[RunResult] = field(default_factory=list)
+    records: list[DatasetRecord] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    report_paths: dict[str, Path] = field(default_factory=dict)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MiB): an upper bound for the last run."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 1024 / 1024 if sys.platform == "darwin" else rss / 1024
+
+
+def load_dataset(spec, seed: int) -> SequenceDataset:
+    entry = get_adapter(spec.adapter)
+    return entry.factory(entry.params.model_validate(spec.params), seed)
+
+
+def build_model(spec: ModelSpec, dataset: SequenceDataset):
+    entry = get_model(spec.name)
+    params = entry.params.model_validate(spec.params)
+    return entry.factory(params, dataset.info), params
+
+
+def train_one(
+    study: StudyConfig,
+    spec: ModelSpec,
+    dataset: SequenceDataset,
+    dataset_key: str,
+    seed: int,
+    tracker: Tracker,
+    run_id: str,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Build, fit (train/val only), evaluate on test, and log one child run."""
+    cfg = model_train_config(study, spec)
+    set_seed(seed, cfg.threads)  # weights are initialised under the run's seed
+    model, params = build_model(spec, dataset)
+    tracker.log_params(
+        run_id,
+        {
+            "model": params.model_dump(),
+            "train": cfg.model_dump(),
+            "dataset": {
+                "name": dataset_key,
+                **{k: v for k, v in dataset.meta.items() if isinstance(v, int | float | str)},
+            },
+            "seed": seed,
+        },
+    )
+    fitted = fit(
+        model,
+        dataset.view("train"),
+        dataset.view("val"),
+        cfg,
+        seed,
+        on_epoch=lambda epoch, metrics: tracker.log_metrics(run_id, metrics, step=epoch),
+        progress=progress,
+    )
+    if fitted.prepare_metrics:
+        tracker.log_metrics(run_id, fitted.prepare_metrics)
+    out = evaluate(model, dataset, study.evaluation, seed, cfg.device)
+    length = dataset.length
+    compute = {
+        "n_params": float(model.n_params),
+        "macs_per_seq": float(model.macs(length)),
+        "train_seconds": fitted.train_seconds,
+        "seconds_per_epoch": fitted.seconds_per_epoch,
+        "epochs_run": float(fitted.epochs_run),
+        "best_epoch": float(fitted.best_epoch),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    result = RunResult(
+        dataset=dataset_key,
+        model=spec.key,
+        model_name=spec.name,
+        seed=seed,
+        task=dataset.task,
+        metrics=out["metrics"],
+        baseline_metrics=out["baseline_metrics"],
+        y_true=out["y_true"],
+        y_score=out["y_score"],
+        ids=out["ids"],
+        importance=out["importance"],
+        ablation=out["ablation"],
+        curves=fitted.curves,
+        compute=compute,
+        extra=out["extra"],
+        params=params.model_dump(),
+        run_id=run_id,
+    )
+    log_result(tracker, result)
+    if study.evaluation.save_models:
+        save_model(tracker, run_id, model)
+    return result
+
+
+def save_model(tracker: Tracker, run_id: str, model) -> None:
+    """State dict (torch) or pickled estimator under the run's ``model/`` artifact folder."""
+    if isinstance(model, torch.nn.Module):
+        buf = io.BytesIO()
+        torch.save(model.state_dict(), buf)
+        tracker.log_files(run_id, {"state_dict.pt": buf.getvalue()}, "model")
+    else:
+        tracker.log_files(run_id, {"model.pkl": pickle.dumps(model)}, "model")
+
+
+def dataset_tags(dataset: SequenceDataset, key: str) -> dict[str, str]:
+    return {"dataset": key, "dataset_fingerprint": dataset.fingerprint(), "task": dataset.task}
+
+
+def run_study(study: StudyConfig, show_progress: bool = True) -> StudyOutcome:
+    """Run every (dataset, seed, model); children that crash are FAILED, the others go on."""
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    tracker = Tracker(study.tracking.uri, study.tracking.experiment or study.name)
+    study_yaml = yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False)
+    total = len(study.datasets) * len(study.seeds) * len(study.models)
+    parent = tracker.start_run(study.name, {"kind": "study", "study": study.name})
+    outcome = StudyOutcome(parent, tracker.uri, tracker.experiment_id)
+    try:
+        tracker.log_params(
+            parent,
+            flatten(
+                "",
+                {
+                    "seeds": study.seeds,
+                    "reference": study.reference,
+                    "train": study.train.model_dump(),
+                },
+            ),
+        )
+        tracker.log_files(parent, {"study.yaml": study_yaml})
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not show_progress,
+            transient=True,
+        ) as progress:
+            overall = progress.add_task("runs", total=total)
+            for dspec in study.datasets:
+                for seed in study.seeds:
+                    dataset = load_dataset(dspec, seed)
+                    record = DatasetRecord(
+                        dspec.key,
+                        seed,
+                        dataset.task,
+                        dataset.view("test"),
+                        dataset.meta,
+                        dataset.length,
+                    )
+                    outcome.records.append(record)
+                    log_dataset_record(tracker, parent, record)
+                    for mspec in study.models:
+                        name = f"{dspec.key}/{mspec.key}/seed{seed}"
+                        progress.update(overall, description=name)
+                        tags = {
+                            **dataset_tags(dataset, dspec.key),
+                            "model": mspec.key,
+                            "model_name": mspec.name,
+                            "seed": str(seed),
+                            "kind": "child",
+                        }
+                        run_id = tracker.start_run(name, tags, parent=parent)
+                        try:
+                            result = train_one(
+                                study, mspec, dataset, dspec.key, seed, tracker, run_id, progress
+                            )
+                        except UserError as err:
+                            tracker.finish(run_id, error=str(err))
+                            raise
+                        except Exception as err:
+                            tracker.finish(run_id, error=f"{type(err).__name__}: {err}")
+                            tracker.set_tags(run_id, {"traceback": traceback.format_exc()[-4000:]})
+                            outcome.failures.append(f"{name}: {type(err).__name__}: {err}")
+                            console.print(f"[red]FAILED[/red] {name}: {type(err).__name__}: {err}")
+                        else:
+                            tracker.finish(run_id)
+                            outcome.results.append(result)
+                        progress.advance(overall)
+        finish_study(study, tracker, outcome)
+    except BaseException as err:
+        tracker.finish(parent, error=f"{type(err).__name__}: {err}")
+        raise
+    tracker.finish(parent, error="; ".join(outcome.failures) if outcome.failures else None)
+    return outcome
+
+
+def finish_study(study: StudyConfig, tracker: Tracker, outcome: StudyOutcome) -> None:
+    """Comparison tables and the report on the parent run."""
+    from harness.stats import compare, summary_table
+
+    if not outcome.results:
+        return
+    summary = summary_table(outcome.results)
+    files: dict[str, bytes | str] = {"summary.csv": summary.to_csv(index=False)}
+    try:
+        comparisons = compare(outcome.results, study.reference)
+        files["comparisons.csv"] = comparisons.to_csv(index=False)
+    except UserError as err:
+        console.print(f"[yellow]no significance tests:[/yellow] {err}")
+    tracker.log_files(outcome.parent_run_id, files, "tables")
+    for row in summary.itertuples():
+        key = f"{row.dataset}.{row.model}.{row.metric}"
+        tracker.log_metrics(outcome.parent_run_id, {f"mean.{key}": row.mean})
+    if study.report.enabled:
+        from harness.report import write_report
+
+        out_dir = Path(study.report.out_dir) / study.name
+        outcome.report_paths = write_report(
+            study.name,
+            outcome.results,
+            outcome.records,
+            out_dir,
+            study.reference,
+            meta={
+                "claims": study.report.claims,
+                "parent_run_id": outcome.parent_run_id,
+                "tracking_uri": tracker.uri,
+            },
+        )
+        tracker.log_dir(outcome.parent_run_id, out_dir, "report")
