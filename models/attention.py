@@ -1,0 +1,147 @@
+"""Phase 1 of the sparse-attention seed: one multi-head self-attention layer over the sequence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from harness.dataset import DatasetInfo, SplitView
+from harness.registry import Params, register_model
+from models.base import SequenceModel
+from models.layers import ClassifierHead, PositionalEncoding, attention_macs
+
+
+class AttentionParams(Params):
+    embed_dim: int = Field(32, ge=2, description="token embedding width d (seed: 32)")
+    n_heads: int = Field(4, ge=1, description="attention heads; must divide embed_dim")
+    positional: bool = Field(
+        True, description="add a sinusoidal positional encoding (false = the seed, which has none)"
+    )
+    head_hidden: int = Field(16, ge=1, description="hidden width of the classification head")
+    dropout: float = Field(0.1, ge=0, lt=1, description="dropout in the classification head")
+
+
+@register_model("attention", AttentionParams)
+class AttentionModel(SequenceModel):
+    """Full self-attention baseline (seed Phase 1): embedding, 4-head attention, mean pool, MLP.
+
+    Architecture: ``Embedding(6, d)`` (PAD embedding fixed at zero) [+ sinusoidal positions] ->
+    ``nn.MultiheadAttention(d, heads)`` -> mean over non-PAD positions -> ``d -> 16 -> out``.
+    With ``positional=False`` and defaults this is the seed's 4,961-parameter model.
+
+    Changes from the seed: the output is a logit (binary) or an unconstrained value (regression)
+    instead of a sigmoid, so the trainer's BCE-with-logits / MSE apply; PAD keys are masked out of
+    attention and of the pooling (the seed attended to padding); an optional positional encoding
+    (the seed's model was permutation invariant, so it could not tell where a motif is).
+
+    Importance: attention received by each position, averaged over heads and queries (rows of the
+    attention matrix sum to one, so each sequence's importance sums to one).
+    """
+
+    def __init__(self, params: AttentionParams, info: DatasetInfo) -> None:
+        super().__init__(info)
+        if params.embed_dim % params.n_heads:
+            raise ValueError("attention: embed_dim must be divisible by n_heads")
+        self.params = params
+        d = params.embed_dim
+        self.embedding = nn.Embedding(info.vocab_size, d, padding_idx=info.pad_token)
+        self.positional = PositionalEncoding(d, params.positional)
+        self.attention = nn.MultiheadAttention(d, params.n_heads, batch_first=True)
+        self.classifier = ClassifierHead(d, params.head_hidden, info.n_outputs, params.dropout)
+
+    def _pad_mask(self, tokens: torch.Tensor) -> torch.Tensor:
+        """PAD positions ``(B, L)``; an all-PAD row stays unmasked so its softmax is defined."""
+        pad = tokens == self.info.pad_token
+        return pad & ~pad.all(dim=1, keepdim=True)
+
+    def _attend(
+        self, embedded: torch.Tensor, tokens: torch.Tensor, need_weights: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Self-attention over ``(B, L, d)`` embeddings -> outputs ``(B, L, d)`` and weights
+        ``(B, heads, L_query, L_key)`` (``None`` unless ``need_weights``)."""
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
+        h = embedded + self.positional(positions)
+        out, weights = self.attention(
+            h,
+            h,
+            h,
+            key_padding_mask=self._pad_mask(tokens),
+            need_weights=need_weights,
+            average_attn_weights=False,
+        )
+        return out, weights
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Token embeddings ``(B, L, d)`` (positions are added inside :meth:`head`)."""
+        return self.embedding(tokens)
+
+    def head(self, embedded: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Attention, masked mean pool and classifier: ``(B, L, d) -> (B,)`` or ``(B, C)``."""
+        attended, _ = self._attend(embedded, tokens)
+        keep = (~self._pad_mask(tokens)).unsqueeze(-1).to(attended.dtype)
+        pooled = (attended * keep).sum(dim=1) / keep.sum(dim=1)
+        return self.classifier(pooled)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(tokens), tokens)
+
+    def attention_outputs(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Per-position attention outputs ``(B, L, d)`` (the distillation target of Phase 2)."""
+        return self._attend(self.embed(tokens), tokens)[0]
+
+    def attention_weights(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Attention matrices ``(B, heads, L_query, L_key)``; each row sums to one."""
+        _, weights = self._attend(self.embed(tokens), tokens, need_weights=True)
+        return weights
+
+    def importance(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Attention received per key position, mean over heads and queries: ``(B, L)``."""
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            weights = self.attention_weights(tokens)
+        self.train(was_training)
+        return weights.mean(dim=(1, 2))
+
+    def macs(self, length: int) -> int:
+        """Q/K/V/output projections ``4 L d^2``, scores and weighted values ``2 L^2 d``, head."""
+        return attention_macs(length, length, self.params.embed_dim) + self.classifier.macs()
+
+
+def load_or_fit_teacher(
+    teacher: SequenceModel,
+    checkpoint: str | None,
+    train: SplitView,
+    val: SplitView,
+    context: Any,
+) -> dict[str, float]:
+    """Give ``teacher`` its weights, then freeze it.
+
+    Loads a state dict from ``checkpoint`` when given (a plain ``AttentionModel.state_dict()``
+    saved with ``torch.save``), otherwise trains it with ``context.fit`` (the harness's own loop,
+    same train config and seed as the student). Returns metrics prefixed ``teacher_``.
+    """
+    metrics: dict[str, float] = {}
+    if checkpoint:
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise FileNotFoundError(f"teacher_checkpoint: no such file {path}")
+        teacher.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        metrics["teacher_loaded"] = 1.0
+    else:
+        teacher.requires_grad_(True)
+        result = context.fit(teacher, train, val, context.config, context.seed)
+        metrics["teacher_best_val"] = float(result.best_value)
+        metrics["teacher_best_epoch"] = float(result.best_epoch)
+    freeze(teacher)
+    return metrics
+
+
+def freeze(module: nn.Module) -> None:
+    """No gradients and eval mode (dropout off) for a teacher."""
+    module.requires_grad_(False)
+    module.eval()

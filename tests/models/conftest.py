@@ -1,0 +1,35 @@
+"""Small synthetic data shared by the model tests (CPU, one thread, seconds)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from adapters.synthetic_motifs import SyntheticMotifsParams
+from adapters.synthetic_motifs import load as load_synthetic
+from harness.dataset import SequenceDataset
+from harness.registry import MODELS, get_model
+from tests.models.helpers import FITTED_MODELS, TORCH_MODELS
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def binary_data() -> SequenceDataset:
+    """200 sequences of length 50 with planted motifs, thresholded labels."""
+    params = SyntheticMotifsParams(n=200, length=50, target="binary", noise_sd=0.05)
+    return load_synthetic(params, seed=0)
+
+
+@pytest.fixture(scope="session")
+def regression_data() -> SequenceDataset:
+    """200 sequences of length 50 with planted motifs, continuous labels."""
+    return load_synthetic(SyntheticMotifsParams(n=200, length=50, noise_sd=0.05), seed=0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _registered() -> None:
+    """Every model this package promises is registered (fails loudly if one is missing)."""
+    get_model("attention")
+    missing = set(TORCH_MODELS + FITTED_MODELS) - set(MODELS)
+    assert not missing, f"unregistered models: {sorted(missing)}"

@@ -1,0 +1,103 @@
+"""Joint pipeline learning rates, the k-mer linear model and the constant predictor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.config import TrainConfig
+from harness.training import fit
+from models.kmer_logreg import kmer_counts
+from tests.models.helpers import build, make_info, view_of
+
+
+def test_joint_pipeline_param_groups_carry_the_learning_rates() -> None:
+    model = build("joint_pipeline", make_info("binary", 50), embedding_lr_multiplier=3.0)
+    groups = model.param_groups(2e-3)
+    assert [g["lr"] for g in groups] == pytest.approx([6e-3, 2e-3])
+    assert [id(p) for p in groups[0]["params"]] == [id(model.embedding.weight)]
+    grouped = [id(p) for g in groups for p in g["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters())
+    assert len(set(grouped)) == len(grouped)
+
+
+def test_joint_pipeline_pooled_readout_is_the_seed_model() -> None:
+    assert build("joint_pipeline", make_info("regression", 200), readout="pool").n_params == 27505
+    flat = [build("joint_pipeline", make_info("binary", n)).n_params for n in (100, 200)]
+    assert flat[1] - flat[0] == 8 * 100 * 32  # the flattened classifier grows with L
+
+
+ACGT = {c: i for i, c in enumerate("ACGT")}
+
+
+def _planted(n: int, length: int, motif: str, seed: int) -> tuple[np.ndarray, np.ndarray, list]:
+    """Random sequences; label 1 iff ``motif`` was planted (negatives scrubbed of it)."""
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, 4, size=(n, length)).astype(np.uint8)
+    code = np.array([ACGT[c] for c in motif], dtype=np.uint8)
+    k = len(code)
+
+    def occurrences(row: np.ndarray) -> list[int]:
+        return [j for j in range(length - k + 1) if (row[j : j + k] == code).all()]
+
+    labels = rng.integers(0, 2, size=n)
+    starts = []
+    for i in range(n):
+        while occurrences(tokens[i]):
+            tokens[i] = rng.integers(0, 4, size=length)
+        start = int(rng.integers(0, length - k + 1))
+        if labels[i]:
+            tokens[i, start : start + k] = code
+        starts.append(start if labels[i] else None)
+    return tokens, labels, starts
+
+
+def test_kmer_logreg_learns_a_planted_kmer() -> None:
+    tokens, labels, starts = _planted(300, 60, "TATAAC", seed=0)
+    model = build("kmer_logreg", make_info("binary", 60), k=6, both_strands=False)
+    model.fit(view_of(tokens[:200], labels[:200]), view_of(tokens[200:250], labels[200:250]))
+    scores = model.predict(tokens[250:])
+    assert np.mean((scores > 0.5) == labels[250:]) >= 0.95
+    top = int(np.argmax(model.estimator.coef_[0]))
+    assert top == sum(ACGT[c] * 4 ** (5 - i) for i, c in enumerate("TATAAC"))
+    imp = model.importance(tokens[250:])
+    for row, start in zip(imp, starts[250:], strict=True):
+        if start is not None:
+            assert (
+                row[start : start + 6].mean() > 3 * np.delete(row, range(start, start + 6)).mean()
+            )
+
+
+def test_kmer_counts_both_strands_are_reverse_complement_invariant() -> None:
+    rng = np.random.default_rng(1)
+    tokens = rng.integers(0, 4, size=(5, 30)).astype(np.uint8)
+    reverse_complement = (3 - tokens[:, ::-1]).astype(np.uint8)
+    a, b = kmer_counts(tokens, 4, True), kmer_counts(reverse_complement, 4, True)
+    assert (a != b).nnz == 0
+    assert kmer_counts(tokens, 4, False).sum() == 5 * 27
+
+
+def test_kmer_logreg_regression_and_macs() -> None:
+    tokens, _, _ = _planted(200, 40, "GGGCGG", seed=2)
+    counts = kmer_counts(tokens, 3, True).toarray()
+    rng = np.random.default_rng(0)
+    beta = rng.normal(size=counts.shape[1])
+    target = counts @ beta
+    model = build("kmer_logreg", make_info("regression", 40), k=3)
+    metrics = model.fit(view_of(tokens[:150], target[:150]), view_of(tokens[150:], target[150:]))
+    assert metrics["pearson"] > 0.95
+    assert model.macs(200) == 198 * (3 * 2 + 1)
+    assert model.macs(400) - model.macs(200) == 200 * 7
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_constant_predicts_the_training_prior(task: str) -> None:
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 4, size=(40, 20)).astype(np.uint8)
+    labels = rng.integers(0, 2, size=40) if task == "binary" else rng.normal(size=40)
+    model = build("constant", make_info(task, 20))
+    cfg = TrainConfig(threads=1)
+    fit(model, view_of(tokens[:30], labels[:30]), view_of(tokens[30:], labels[30:]), cfg, seed=0)
+    np.testing.assert_allclose(model.predict(tokens[30:]), np.mean(labels[:30]))
+    assert (model.importance(tokens) == 0).all()
+    assert model.macs(200) == 0
