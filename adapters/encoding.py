@@ -79,7 +79,7 @@ def decode(tokens: np.ndarray) -> list[str]:
 
 
 def reverse_complement(tokens: np.ndarray) -> np.ndarray:
-    """Reverse complement of token arrays, shape (..., L) -> (..., L). N and PAD map to themselves."""
+    """Reverse complement of tokens, (..., L) -> (..., L); N and PAD map to themselves."""
     return _COMPLEMENT[tokens[..., ::-1]]
 
 

@@ -39,7 +39,7 @@ def three_way(
     seed: int,
     stratify: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Random train/val/test split of ``n`` examples (when the source has no official test split)."""
+    """Random train/val/test split of ``n`` examples (for sources without an official test)."""
     idx = np.arange(n)
     rest, test = carve(idx, test_fraction, seed, stratify)
     strat_rest = stratify[rest] if stratify is not None else None

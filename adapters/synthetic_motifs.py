@@ -36,7 +36,9 @@ class SyntheticMotifsParams(Params):
     scrub_background: bool = Field(
         True, description="remove chance motif occurrences so the planted mask is the whole truth"
     )
-    data_seed: int = Field(0, description="seed of the sequences and labels (splits use the run seed)")
+    data_seed: int = Field(
+        0, description="seed of the sequences and labels (splits use the run seed)"
+    )
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
     test_fraction: float = Field(0.15, gt=0, lt=0.5)
 
@@ -154,7 +156,7 @@ def noise_ceiling(
 
 @register_adapter("synthetic_motifs", SyntheticMotifsParams)
 def load(params: SyntheticMotifsParams, seed: int) -> SequenceDataset:
-    """Random DNA with 0-4 planted motifs; label = regulatory strength (+ noise) or its threshold."""
+    """Random DNA with 0-4 planted motifs; label = regulatory strength (+ noise) or thresholded."""
     rng = np.random.default_rng(params.data_seed)
     motifs = list(params.motifs)
     tokens, motif_id, planted = plant_motifs(

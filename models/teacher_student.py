@@ -142,7 +142,20 @@ class TeacherStudentModel(TeacherGuidedSparse):
         return {"guidance": self.current_weight * guidance}
 
     def evaluation_metrics(self, view: SplitView) -> dict[str, float]:
-        return selection_overlap(self, view.tokens)
+        return {**selection_overlap(self, view.tokens), **teacher_metrics(self.teacher, view)}
+
+
+def teacher_metrics(teacher: nn.Module, view: SplitView) -> dict[str, float]:
+    """The frozen teacher's own test metrics, prefixed ``teacher_`` (the seed's 0.445 claim)."""
+    # Imported here: harness.training imports models.base, which imports this package.
+    from harness.metrics import compute_metrics
+    from harness.training import predict
+
+    scores = predict(teacher, view.tokens)
+    return {
+        f"teacher_{k}": v
+        for k, v in compute_metrics(teacher.info.task, view.labels, scores).items()
+    }
 
 
 def selection_overlap(
