@@ -58,7 +58,13 @@ class CommonParams(Params):
         None,
         ge=2,
         description="keep at most this many training sequences (stratified, seeded by the run "
-        "seed, after leakage handling); val and test are never subsampled",
+        "seed, after leakage handling); the test split is never subsampled",
+    )
+    max_val: int | None = Field(
+        None,
+        ge=2,
+        description="keep at most this many validation sequences (stratified, seeded): validation "
+        "runs every epoch, so a smaller one buys time; the test split is never subsampled",
     )
     val_fraction: float = Field(
         0.1, gt=0, lt=0.5, description="fraction of train carved out as validation when needed"
@@ -460,6 +466,10 @@ def build_dataset(
         full["train"] = subsample(
             full["train"], labels, params.max_train, seed, stratify=task != "regression"
         )
+    if params.max_val is not None:
+        full["val"] = subsample(
+            full["val"], labels, params.max_val, seed + 1, stratify=task != "regression"
+        )
     tokens, labels, ids_arr, annotations, full = compact(tokens, labels, ids_arr, annotations, full)
     n_rc = 0
     if params.reverse_complement:
@@ -484,6 +494,7 @@ def build_dataset(
         "leakage_dropped": bool(params.drop_leakage),
         "max_train": params.max_train,
         "n_train_before_max_train": n_train_before,
+        "max_val": params.max_val,
         "reverse_complement_added": n_rc,
     }
     if task != "regression":

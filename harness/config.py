@@ -66,10 +66,68 @@ class ReportConfig(Strict):
     out_dir: str = Field("reports", description="reports are written to <out_dir>/<study name>/")
 
 
+class ObjectiveConfig(Strict):
+    """What a tuning trial is judged by: a validation metric and its direction."""
+
+    metric: str = Field(description="a validation metric, e.g. val_auroc (never test_*)")
+    direction: Literal["maximize", "minimize"] | None = Field(
+        None, description="default: minimize for loss/mse/mae, maximize otherwise"
+    )
+
+
+class PrunerConfig(Strict):
+    """Stops trials whose per-epoch validation curve is worse than the others' (Optuna pruner)."""
+
+    name: Literal["median", "hyperband", "none"] = "median"
+    startup_trials: int = Field(5, ge=0, description="finished trials before median pruning")
+    warmup_epochs: int = Field(1, ge=0, description="epochs of a trial that are never pruned")
+
+
+class TuneConfig(Strict):
+    """``harness tune``: an Optuna search over one model's params on one dataset (validation)."""
+
+    model: str | None = Field(None, description="label in `models` or a model name; default first")
+    dataset: str | None = Field(None, description="label in `datasets`; default the first")
+    objective: ObjectiveConfig
+    space: dict[str, dict[str, Any]] = Field(
+        min_length=1, description="param -> {float|int: [low, high], log, step} | {categorical}"
+    )
+    n_trials: int | None = Field(None, ge=1, description="total trials, resumed runs included")
+    timeout: float | None = Field(None, gt=0, description="seconds this invocation may search")
+    sampler: Literal["tpe", "random"] = "tpe"
+    sampler_seed: int = Field(0, description="seed of the sampler")
+    pruner: PrunerConfig = Field(default_factory=PrunerConfig)
+    storage: str | None = Field(
+        None, description="RDB URL or journal file; default <out_dir>/<study name>.journal"
+    )
+    workers: int = Field(1, ge=1, description="processes searching in parallel")
+    seed: int | None = Field(None, description="training seed of every trial; default seeds[0]")
+    confirm: bool = Field(True, description="train best and default over seeds, test once")
+    heartbeat_interval: int = Field(30, ge=1, description="seconds between trial heartbeats")
+    grace_period: int = Field(120, ge=2, description="silent seconds before a trial is stale")
+    max_retry: int = Field(3, ge=0, description="retries of a trial whose worker died")
+    out_dir: str = Field("optuna", description="journal, best study YAML and plots go here")
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _metric_only(cls, value: Any) -> Any:
+        # `objective: val_auroc` is shorthand for `{metric: val_auroc}`
+        return {"metric": value} if isinstance(value, str) else value
+
+    @field_validator("pruner", mode="before")
+    @classmethod
+    def _pruner_name(cls, value: Any) -> Any:
+        # `pruner: hyperband` is shorthand for `{name: hyperband}`
+        return {"name": value} if isinstance(value, str) else value
+
+
 class DatasetSpec(Strict):
     adapter: str
     label: str | None = Field(None, description="name in results; default the adapter name")
     params: dict[str, Any] = Field(default_factory=dict)
+    models: list[str] | None = Field(
+        None, description="model labels to run on this dataset; default every model of the study"
+    )
 
     @property
     def key(self) -> str:
@@ -100,6 +158,7 @@ class StudyConfig(Strict):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    tune: TuneConfig | None = Field(None, description="hyper-parameter search (`harness tune`)")
 
     @field_validator("seeds")
     @classmethod
@@ -117,6 +176,14 @@ class StudyConfig(Strict):
             dupes = sorted({k for k in keys if keys.count(k) > 1})
             if dupes:
                 raise ValueError(f"{what}: {dupes[0]!r} appears twice; give each a distinct label")
+        labels = [m.key for m in self.models]
+        for i, d in enumerate(self.datasets):
+            for name in d.models or []:
+                if name not in labels:
+                    raise ValueError(
+                        f"datasets[{i}].models: {name!r} is not a model label of this study "
+                        f"(valid: {', '.join(labels)}){suggest(name, labels)}"
+                    )
         return self
 
 
@@ -200,6 +267,12 @@ def parse_study(data: Any, source: str = "study") -> StudyConfig:
                 raise UserError(
                     format_validation_error(err, TrainConfig, ("models", i, "train"))
                 ) from None
+        if study.tune is not None:
+            # imported here: the search space is checked against the model's schema, and
+            # studies without a `tune` section never load Optuna
+            from harness.tuning import validate_tune
+
+            validate_tune(study)
     except UserError as err:
         raise UserError(f"{source}: {err}") from None
     return study

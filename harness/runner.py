@@ -15,7 +15,7 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from harness.config import ModelSpec, StudyConfig, model_train_config
+from harness.config import DatasetSpec, ModelSpec, StudyConfig, model_train_config
 from harness.dataset import SequenceDataset
 from harness.errors import UserError
 from harness.evaluation import evaluate
@@ -140,6 +140,11 @@ def save_model(tracker: Tracker, run_id: str, model) -> None:
         tracker.log_files(run_id, {"model.pkl": pickle.dumps(model)}, "model")
 
 
+def models_for(study: StudyConfig, dataset: DatasetSpec) -> list[ModelSpec]:
+    """The study's models restricted to the dataset's ``models`` list, if it has one."""
+    return [m for m in study.models if dataset.models is None or m.key in dataset.models]
+
+
 def dataset_tags(dataset: SequenceDataset, key: str) -> dict[str, str]:
     return {"dataset": key, "dataset_fingerprint": dataset.fingerprint(), "task": dataset.task}
 
@@ -149,7 +154,7 @@ def run_study(study: StudyConfig, show_progress: bool = True) -> StudyOutcome:
     torch.use_deterministic_algorithms(True, warn_only=True)
     tracker = Tracker(study.tracking.uri, study.tracking.experiment or study.name)
     study_yaml = yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False)
-    total = len(study.datasets) * len(study.seeds) * len(study.models)
+    total = len(study.seeds) * sum(len(models_for(study, d)) for d in study.datasets)
     parent = tracker.start_run(study.name, {"kind": "study", "study": study.name})
     outcome = StudyOutcome(parent, tracker.uri, tracker.experiment_id)
     try:
@@ -188,7 +193,7 @@ def run_study(study: StudyConfig, show_progress: bool = True) -> StudyOutcome:
                     )
                     outcome.records.append(record)
                     log_dataset_record(tracker, parent, record)
-                    for mspec in study.models:
+                    for mspec in models_for(study, dspec):
                         name = f"{dspec.key}/{mspec.key}/seed{seed}"
                         progress.update(overall, description=name)
                         tags = {

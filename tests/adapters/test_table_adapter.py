@@ -152,3 +152,26 @@ def test_reverse_complement_train_only(fx, load_adapter):
     assert len(train_ids) == 72 and sum(i.endswith("_rc") for i in train_ids) == 36
     assert not any(i.endswith("_rc") for i in ds.ids[ds.split["test"]])
     assert ds.meta["reverse_complement_added"] == 36
+
+
+def test_max_val_subsamples_validation_only(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from adapters.table import TableParams, load
+
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 20)) for _ in range(200)]
+    frame = pd.DataFrame(
+        {
+            "sequence": seqs,
+            "label": [i % 2 for i in range(200)],
+            "split": ["train"] * 100 + ["val"] * 60 + ["test"] * 40,
+        }
+    )
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    ds = load(TableParams(path=str(path), split_column="split", max_val=20), seed=0)
+    assert len(ds.split["val"]) == 20 and len(ds.split["test"]) == 40
+    assert len(ds.split["train"]) == 100
+    assert np.bincount(ds.labels[ds.split["val"]]).tolist() == [10, 10]

@@ -87,3 +87,15 @@ def test_shipped_studies_validate():
 
     for path in sorted(Path(__file__).resolve().parents[2].glob("studies/*.yaml")):
         load_study(path)
+
+
+def test_dataset_model_subset_must_name_study_models():
+    msg = bad(datasets=[{"adapter": "synthetic_motifs", "models": ["gb_cnm"]}])
+    assert "datasets[0].models: 'gb_cnm' is not a model label" in msg
+    assert "did you mean 'gb_cnn'?" in msg
+    study = parse_study(
+        {**GOOD, "datasets": [{"adapter": "synthetic_motifs", "models": ["gb_cnn"]}]}
+    )
+    from harness.runner import models_for
+
+    assert [m.key for m in models_for(study, study.datasets[0])] == ["gb_cnn"]
