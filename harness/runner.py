@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import io
+import multiprocessing
 import pickle
 import resource
 import sys
 import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from harness.config import DatasetSpec, ModelSpec, StudyConfig, model_train_config
 from harness.dataset import SequenceDataset
@@ -149,26 +158,97 @@ def dataset_tags(dataset: SequenceDataset, key: str) -> dict[str, str]:
     return {"dataset": key, "dataset_fingerprint": dataset.fingerprint(), "task": dataset.task}
 
 
-def run_study(study: StudyConfig, show_progress: bool = True) -> StudyOutcome:
-    """Run every (dataset, seed, model); children that crash are FAILED, the others go on."""
+@dataclass
+class UnitOutcome:
+    """What one (dataset, seed) unit produced; ``user_error`` stops the whole study."""
+
+    record: DatasetRecord | None
+    results: list[RunResult] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    user_error: str | None = None
+
+
+def run_unit(
+    study: StudyConfig,
+    dataset_index: int,
+    seed: int,
+    tracker: Tracker,
+    parent: str,
+    progress: Progress | None = None,
+    overall: TaskID | None = None,
+) -> UnitOutcome:
+    """Load one dataset at one seed and run each of its models as a child run.
+
+    A model that crashes is FAILED with its traceback and the others go on; a user error (a bad
+    setting every model would hit) stops the unit.
+    """
+    dspec = study.datasets[dataset_index]
+    dataset = load_dataset(dspec, seed)
+    record = DatasetRecord(
+        dspec.key, seed, dataset.task, dataset.view("test"), dataset.meta, dataset.length
+    )
+    log_dataset_record(tracker, parent, record)
+    out = UnitOutcome(record)
+    for mspec in models_for(study, dspec):
+        name = f"{dspec.key}/{mspec.key}/seed{seed}"
+        if progress is not None:
+            progress.update(overall, description=name)
+        tags = {
+            **dataset_tags(dataset, dspec.key),
+            "model": mspec.key,
+            "model_name": mspec.name,
+            "seed": str(seed),
+            "kind": "child",
+        }
+        run_id = tracker.start_run(name, tags, parent=parent)
+        try:
+            result = train_one(study, mspec, dataset, dspec.key, seed, tracker, run_id, progress)
+        except UserError as err:
+            tracker.finish(run_id, error=str(err))
+            out.user_error = str(err)
+            return out
+        except Exception as err:
+            tracker.finish(run_id, error=f"{type(err).__name__}: {err}")
+            tracker.set_tags(run_id, {"traceback": traceback.format_exc()[-4000:]})
+            out.failures.append(f"{name}: {type(err).__name__}: {err}")
+            console.print(f"[red]FAILED[/red] {name}: {type(err).__name__}: {err}")
+        else:
+            tracker.finish(run_id)
+            out.results.append(result)
+        if progress is not None:
+            progress.advance(overall)
+    return out
+
+
+def _unit_worker(
+    study_data: dict, dataset_index: int, seed: int, uri: str, experiment: str, parent: str
+) -> UnitOutcome:
+    """One unit in a worker process (``run --jobs N``), with its own MLflow client."""
+    study = StudyConfig.model_validate(study_data)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    tracker = Tracker(study.tracking.uri, study.tracking.experiment or study.name)
+    try:
+        return run_unit(study, dataset_index, seed, Tracker(uri, experiment), parent)
+    except UserError as err:
+        return UnitOutcome(None, user_error=str(err))
+
+
+def run_study(study: StudyConfig, show_progress: bool = True, jobs: int = 1) -> StudyOutcome:
+    """Run every (dataset, seed, model); children that crash are FAILED, the others go on.
+
+    ``jobs > 1`` runs (dataset, seed) units in that many worker processes (each with
+    ``train.threads`` torch threads), all logging to the same store and parent run.
+    """
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    experiment = study.tracking.experiment or study.name
+    tracker = Tracker(study.tracking.uri, experiment)
     study_yaml = yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False)
+    units = [(i, seed) for i in range(len(study.datasets)) for seed in study.seeds]
     total = len(study.seeds) * sum(len(models_for(study, d)) for d in study.datasets)
     parent = tracker.start_run(study.name, {"kind": "study", "study": study.name})
     outcome = StudyOutcome(parent, tracker.uri, tracker.experiment_id)
     try:
-        tracker.log_params(
-            parent,
-            flatten(
-                "",
-                {
-                    "seeds": study.seeds,
-                    "reference": study.reference,
-                    "train": study.train.model_dump(),
-                },
-            ),
-        )
+        settings = {"seeds": study.seeds, "reference": study.reference, "jobs": jobs}
+        tracker.log_params(parent, flatten("", {**settings, "train": study.train.model_dump()}))
         tracker.log_files(parent, {"study.yaml": study_yaml})
         with Progress(
             TextColumn("[bold]{task.description}"),
@@ -180,52 +260,59 @@ def run_study(study: StudyConfig, show_progress: bool = True) -> StudyOutcome:
             transient=True,
         ) as progress:
             overall = progress.add_task("runs", total=total)
-            for dspec in study.datasets:
-                for seed in study.seeds:
-                    dataset = load_dataset(dspec, seed)
-                    record = DatasetRecord(
-                        dspec.key,
-                        seed,
-                        dataset.task,
-                        dataset.view("test"),
-                        dataset.meta,
-                        dataset.length,
-                    )
-                    outcome.records.append(record)
-                    log_dataset_record(tracker, parent, record)
-                    for mspec in models_for(study, dspec):
-                        name = f"{dspec.key}/{mspec.key}/seed{seed}"
-                        progress.update(overall, description=name)
-                        tags = {
-                            **dataset_tags(dataset, dspec.key),
-                            "model": mspec.key,
-                            "model_name": mspec.name,
-                            "seed": str(seed),
-                            "kind": "child",
-                        }
-                        run_id = tracker.start_run(name, tags, parent=parent)
-                        try:
-                            result = train_one(
-                                study, mspec, dataset, dspec.key, seed, tracker, run_id, progress
-                            )
-                        except UserError as err:
-                            tracker.finish(run_id, error=str(err))
-                            raise
-                        except Exception as err:
-                            tracker.finish(run_id, error=f"{type(err).__name__}: {err}")
-                            tracker.set_tags(run_id, {"traceback": traceback.format_exc()[-4000:]})
-                            outcome.failures.append(f"{name}: {type(err).__name__}: {err}")
-                            console.print(f"[red]FAILED[/red] {name}: {type(err).__name__}: {err}")
-                        else:
-                            tracker.finish(run_id)
-                            outcome.results.append(result)
-                        progress.advance(overall)
+            if jobs <= 1:
+                done = []
+                for i, seed in units:
+                    done.append(run_unit(study, i, seed, tracker, parent, progress, overall))
+                    if done[-1].user_error:
+                        break
+            else:
+                done = _run_parallel(
+                    study, units, jobs, tracker.uri, experiment, parent, progress, overall
+                )
+        for unit in done:
+            if unit.record is not None:
+                outcome.records.append(unit.record)
+            outcome.results.extend(unit.results)
+            outcome.failures.extend(unit.failures)
+        errors = [u.user_error for u in done if u.user_error]
+        if errors:
+            raise UserError(errors[0])
         finish_study(study, tracker, outcome)
     except BaseException as err:
         tracker.finish(parent, error=f"{type(err).__name__}: {err}")
         raise
     tracker.finish(parent, error="; ".join(outcome.failures) if outcome.failures else None)
     return outcome
+
+
+def _run_parallel(
+    study: StudyConfig,
+    units: list[tuple[int, int]],
+    jobs: int,
+    uri: str,
+    experiment: str,
+    parent: str,
+    progress: Progress,
+    overall: TaskID,
+) -> list[UnitOutcome]:
+    """Units in ``jobs`` spawned processes; results come back in the study's order."""
+    data = study.model_dump(mode="json")
+    context = multiprocessing.get_context("spawn")  # fork is unsafe once torch threads exist
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {
+            pool.submit(_unit_worker, data, i, seed, uri, experiment, parent): (i, seed)
+            for i, seed in units
+        }
+        finished: dict[tuple[int, int], UnitOutcome] = {}
+        for future in as_completed(futures):
+            i, seed = futures[future]
+            finished[(i, seed)] = future.result()
+            n_models = len(models_for(study, study.datasets[i]))
+            progress.update(
+                overall, advance=n_models, description=f"{study.datasets[i].key}/seed{seed} done"
+            )
+    return [finished[u] for u in units]
 
 
 def finish_study(study: StudyConfig, tracker: Tracker, outcome: StudyOutcome) -> None:

@@ -144,3 +144,27 @@ def test_bad_input_exits_2_with_one_line(tmp_path, text, fragment):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0] and str(path) in lines[0]
+
+
+def test_parallel_jobs_log_the_same_runs_and_numbers_as_sequential(store, tmp_path):
+    study = tmp_path / "tiny.yaml"
+    text = TINY.format(monitor="pearson", report="false").replace(
+        "train: {", "train: {threads: 1, "
+    )
+    study.write_text(text)
+    seq_uri = store
+    par_uri = f"sqlite:///{tmp_path / 'parallel.db'}"
+    assert main(["run", str(study), "--tracking-uri", seq_uri, "--no-progress"]) == 0
+    assert main(["run", str(study), "--tracking-uri", par_uri, "--no-progress", "--jobs", "2"]) == 0
+    found = []
+    for uri in (seq_uri, par_uri):
+        client = MlflowClient(uri)
+        exp = client.get_experiment_by_name("tiny")
+        parent = client.search_runs([exp.experiment_id], filter_string="tags.kind = 'study'")[0]
+        assert parent.info.status == "FINISHED"
+        kids = children(client, parent.info.run_id)
+        assert all(k.info.status == "FINISHED" for k in kids.values())
+        found.append({name: run.data.metrics["test_mse"] for name, run in kids.items()})
+    assert found[0].keys() == found[1].keys() and len(found[0]) == 4
+    for name, value in found[0].items():
+        assert found[1][name] == pytest.approx(value, rel=1e-6), name
