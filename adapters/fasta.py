@@ -12,9 +12,10 @@ a declared scheme (``generate_negatives``), recorded in ``meta``:
 EPD headers such as ``FP000001 AT1G01050_1 :+U EU:NC; range -200 to 50.`` give the TSS index
 (here 200), stored as the per-sequence annotation ``tss_index`` (-1 where unknown).
 
-There is no official split: train/val/test are drawn at random (stratified, seeded by the run
-seed). A generated negative always lands in the split of the positive it was made from, since
-it shares most of that positive's bases.
+There is no official split: the test split is drawn at random with the fixed ``test_seed``
+(the same test examples for every run seed) and validation with the run seed (stratified).
+A generated negative always lands in the split of the positive it was made from, since it
+shares most of that positive's bases.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class FastaParams(CommonParams):
         description="deepromoter: permute the 12 chosen pieces (GENA-LM/GUE) or replace them "
         "with uniform random bases (DeePromoter code)",
     )
+    test_seed: int = Field(0, description="seed of the random test split, fixed across run seeds")
     negatives_seed: int = Field(
         0, description="seed of generated negatives (fixed data across run seeds)"
     )
@@ -352,10 +354,14 @@ def load(params: FastaParams, seed: int) -> SequenceDataset:
 
     if params.generate_negatives is not None:
         # Split the positives, then send each negative to its positive's split.
-        base = three_way(n_pos, params.val_fraction, params.test_fraction, seed)
+        base = three_way(
+            n_pos, params.val_fraction, params.test_fraction, seed, test_seed=params.test_seed
+        )
         split = {k: np.concatenate([v, v + n_pos]) for k, v in base.items()}
     else:
-        split = three_way(len(labels), params.val_fraction, params.test_fraction, seed, labels)
+        split = three_way(
+            len(labels), params.val_fraction, params.test_fraction, seed, labels, params.test_seed
+        )
     meta = {
         "source": "fasta",
         "files": [str(p) for p in paths],

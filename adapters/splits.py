@@ -38,10 +38,16 @@ def three_way(
     test_fraction: float,
     seed: int,
     stratify: np.ndarray | None = None,
+    test_seed: int = 0,
 ) -> dict[str, np.ndarray]:
-    """Random train/val/test split of ``n`` examples (for sources without an official test)."""
+    """Random train/val/test split of ``n`` examples (for sources without an official test).
+
+    The test split is drawn with ``test_seed``, fixed across run seeds, and validation with the run
+    ``seed``: a search tuned on one seed's validation split then never sees another seed's test
+    examples, and every seed is scored on the same test examples (paired comparisons).
+    """
     idx = np.arange(n)
-    rest, test = carve(idx, test_fraction, seed, stratify)
+    rest, test = carve(idx, test_fraction, test_seed, stratify)
     strat_rest = stratify[rest] if stratify is not None else None
     train, val = carve(rest, val_fraction / (1 - test_fraction), seed + 1, strat_rest)
     return {"train": train, "val": val, "test": test}

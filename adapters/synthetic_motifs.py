@@ -37,7 +37,7 @@ class SyntheticMotifsParams(Params):
         True, description="remove chance motif occurrences so the planted mask is the whole truth"
     )
     data_seed: int = Field(
-        0, description="seed of the sequences and labels (splits use the run seed)"
+        0, description="seed of the sequences, labels and test split (validation uses the run seed)"
     )
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
     test_fraction: float = Field(0.15, gt=0, lt=0.5)
@@ -174,7 +174,9 @@ def load(params: SyntheticMotifsParams, seed: int) -> SequenceDataset:
     else:
         labels = (noisy > params.threshold).astype(np.int64)
     stratify = labels if params.target == "binary" else None
-    split = three_way(params.n, params.val_fraction, params.test_fraction, seed, stratify)
+    split = three_way(
+        params.n, params.val_fraction, params.test_fraction, seed, stratify, params.data_seed
+    )
     test = split["test"]
     meta = {
         "source": "synthetic_motifs",

@@ -21,12 +21,13 @@ err_console = Console(stderr=True)
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.config import load_study
+    from harness.runner import models_for
 
     study = load_study(args.study)
-    n = len(study.datasets) * len(study.models) * len(study.seeds)
+    n = len(study.seeds) * sum(len(models_for(study, d)) for d in study.datasets)
     out.print(
-        f"{args.study}: ok — {len(study.datasets)} dataset(s) × {len(study.models)} model(s) × "
-        f"{len(study.seeds)} seed(s) = {n} runs"
+        f"{args.study}: ok — {len(study.datasets)} dataset(s), {len(study.models)} model(s), "
+        f"{len(study.seeds)} seed(s): {n} runs"
     )
     return 0
 
@@ -36,14 +37,67 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.runner import run_study
     from harness.summary import print_summary
 
+    if args.jobs < 1:
+        raise UserError(f"--jobs: must be at least 1 (got {args.jobs})")
     study = load_study(args.study)
     if args.tracking_uri:
         study = study.model_copy(
             update={"tracking": study.tracking.model_copy(update={"uri": args.tracking_uri})}
         )
-    outcome = run_study(study, show_progress=not args.no_progress)
+    outcome = run_study(study, show_progress=not args.no_progress, jobs=args.jobs)
     print_summary(out, study, outcome)
     return 1 if outcome.failures else 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from harness.config import load_study
+    from harness.tuning import apply_overrides, run_tune
+
+    def say(text: str) -> None:
+        out.print(text, soft_wrap=True)  # paths and run ids stay whole for copy-paste
+
+    study = load_study(args.study)
+    if args.tracking_uri:
+        study = study.model_copy(
+            update={"tracking": study.tracking.model_copy(update={"uri": args.tracking_uri})}
+        )
+    study = apply_overrides(
+        study,
+        workers=args.workers,
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+        storage=args.storage,
+        confirm=False if args.no_confirm else None,
+    )
+    result = run_tune(study, show_progress=not args.no_progress)
+    say(
+        f"tune {result.study_name}: {result.n_trials} trials ({result.n_complete} complete, "
+        f"{result.n_pruned} pruned, {result.n_fail} failed) in {result.storage}"
+    )
+    for problem in result.worker_errors:
+        err_console.print(f"[red]{problem}[/red]", highlight=False, soft_wrap=True)
+    if result.best_trial is None:
+        err_console.print("no trial completed: no best configuration", highlight=False)
+        return 1
+    params = ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in result.best_params.items()
+    )
+    say(f"best {result.metric} = {result.best_value:.4f} (trial {result.best_trial}): {params}")
+    say(f"best study: {result.best_study}  (python -m harness run {result.best_study})")
+    if result.confirm:
+        c = result.confirm
+        say(
+            f"confirm on test over {c['n']} seed(s), {c['metric']}: tuned {c['tuned_mean']:.4f} "
+            f"vs default {c['default_mean']:.4f}, diff {c['diff']:+.4f} "
+            f"[95% CI {c['diff_ci_lo']:.4f}, {c['diff_ci_hi']:.4f}], paired t p={c['t_p']:.3g}, "
+            f"Wilcoxon p={c['wilcoxon_p']:.3g}"
+        )
+    say(f"MLflow parent run: {result.parent_run_id} ({result.tracking_uri})")
+    if "://" not in result.storage:
+        say(f"dashboard: optuna-dashboard {result.storage}")
+    failed = result.worker_errors or (result.confirm and result.confirm["failures"])
+    return 1 if failed else 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -144,7 +198,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("study", help="study YAML file")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (overrides the study)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--jobs", type=int, default=1, help="worker processes, one (dataset, seed) each (default 1)"
+    )
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("tune", help="search a model's hyper-parameters (the study's tune: section)")
+    p.add_argument("study", help="study YAML file with a tune: section")
+    p.add_argument("--workers", type=int, help="parallel worker processes (overrides the study)")
+    p.add_argument("--n-trials", type=int, help="total trials, earlier runs included")
+    p.add_argument("--timeout", type=float, help="seconds this invocation may search")
+    p.add_argument("--storage", help="Optuna storage: RDB URL or journal file path")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (overrides the study)")
+    p.add_argument("--no-confirm", action="store_true", help="skip the test-split confirmation")
+    p.add_argument("--no-progress", action="store_true", help="no progress line")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("validate", help="check a study file without running it")
     p.add_argument("study")

@@ -43,7 +43,7 @@ def test_study_dataset_params_validate(name):
 
 
 def test_epd_gena_lm_folds(shared_data, monkeypatch):
-    ds = load_study_dataset("epd_promoters", monkeypatch, max_train=None)
+    ds = load_study_dataset("epd_promoters", monkeypatch, max_train=None, max_val=None)
     assert {k: len(v) for k, v in ds.split.items()} == {
         "train": 11_840 + 11_839 + 11_839,
         "val": 11_839,
@@ -54,11 +54,14 @@ def test_epd_gena_lm_folds(shared_data, monkeypatch):
     assert np.bincount(ds.labels).tolist() == [29_598, 29_598]
     assert ds.meta["n_ambiguous_to_N"] == 0 and ds.meta["leakage"]["train_test_exact"] > 0
     capped = load_study_dataset("epd_promoters", monkeypatch)
-    assert len(capped.split["train"]) == 8000 and len(capped.split["test"]) == 11_839
+    caps = study_dataset("epd_promoters")["params"]
+    assert len(capped.split["train"]) == caps["max_train"]
+    assert len(capped.split["val"]) == caps["max_val"]
+    assert len(capped.split["test"]) == 11_839
 
 
 def test_gue_prom_core_notata(shared_data, monkeypatch):
-    ds = load_study_dataset("gue_prom_core_notata", monkeypatch, max_train=None)
+    ds = load_study_dataset("gue_prom_core_notata", monkeypatch, max_train=None, max_val=None)
     assert {k: len(v) for k, v in ds.split.items()} == {
         "train": 42_452,
         "val": 5_307,
