@@ -75,21 +75,21 @@ def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def get_adapter(name: str) -> Entry:
+def _get(table: dict[str, Entry], kind: str, name: str) -> Entry:
     load_plugins()
-    if name not in ADAPTERS:
+    if name not in table:
         raise UserError(
-            f"unknown adapter {name!r}{suggest(name, list(ADAPTERS))} "
-            f"(valid: {', '.join(sorted(ADAPTERS))})"
+            f"unknown {kind} {name!r}{suggest(name, list(table))} "
+            f"(valid: {', '.join(sorted(table))})"
         )
-    return ADAPTERS[name]
+    return table[name]
+
+
+def get_adapter(name: str) -> Entry:
+    """The registered adapter ``name``, or a UserError listing the valid ones."""
+    return _get(ADAPTERS, "adapter", name)
 
 
 def get_model(name: str) -> Entry:
-    load_plugins()
-    if name not in MODELS:
-        raise UserError(
-            f"unknown model {name!r}{suggest(name, list(MODELS))} "
-            f"(valid: {', '.join(sorted(MODELS))})"
-        )
-    return MODELS[name]
+    """The registered model ``name``, or a UserError listing the valid ones."""
+    return _get(MODELS, "model", name)
