@@ -54,7 +54,8 @@ def bench_model(
     Returns
     -------
     dict with model, length, batch_size, n_params, macs_per_seq, ms_per_batch (median),
-    us_per_seq, peak_mem_mb (peak RSS growth on CPU, max allocated on CUDA; NaN if unknown)
+    us_per_seq, peak_mem_mb (peak RSS growth over the inputs and weights already in memory, on
+    CPU; max allocated on CUDA; NaN where the kernel cannot reset its peak mark)
     """
     entry = get_model(name)
     info = DatasetInfo(length=length, task=task, n_classes=2 if task != "regression" else 1)
@@ -65,13 +66,15 @@ def bench_model(
     model.to(device).eval()
     tokens = torch.randint(0, 4, (batch_size, length), device=device)
     gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    # The baseline is taken before the warm-up pass, so memory the allocator keeps for reuse
+    # after it still counts towards this model's peak.
+    base = _rss_kib("VmRSS")
+    reset = _reset_peak()
     with torch.no_grad():
-        model(tokens)  # warm-up: allocator and kernels
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        base = _rss_kib("VmRSS")
-        reset = _reset_peak()
+        model(tokens)  # warm-up: allocator and kernels, not timed
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
