@@ -65,8 +65,10 @@ def topk_mask(
     if valid is not None:
         imp = np.where(valid, imp, -np.inf)
     n, length = imp.shape
-    # stable sort of the negated scores: ties are broken by position, reproducibly
-    order = np.argsort(-imp, axis=1, kind="stable")
+    # Ties are broken by a fixed random draw, not by position: a constant importance must select
+    # like random positions, not like the left end of every sequence.
+    tiebreak = np.random.default_rng(0).random(imp.shape)
+    order = np.lexsort((tiebreak, -imp), axis=-1)
     ranks = np.empty_like(order)
     ranks[np.arange(n)[:, None], order] = np.arange(length)[None, :]
     k = np.broadcast_to(np.asarray(k), (n,))
@@ -137,6 +139,14 @@ def valid_positions(tokens: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------- planted motifs
+def sum_of_hypergeometric_sf(observed: int, mean: float, variance: float) -> float:
+    """P(X >= observed) for X a sum of independent hypergeometric counts with this mean and
+    variance (normal approximation with continuity correction; exact enough for n >> 1)."""
+    if variance <= 0:
+        return 1.0 if observed <= mean else 0.0
+    return float(stats.norm.sf((observed - 0.5 - mean) / np.sqrt(variance)))
+
+
 def planted_enrichment(
     importance: np.ndarray,
     motif_mask: np.ndarray,
@@ -156,8 +166,9 @@ def planted_enrichment(
     dict with ``n_sequences``, ``k_total`` (positions selected), ``planted`` (planted positions),
     ``overlap``, ``precision`` and ``recall`` (pooled over sequences; equal when k = planted),
     ``chance_precision`` (the planted share of positions: what random positions score),
-    ``fold_enrichment`` (precision / chance), ``hypergeom_p`` (upper tail of the overlap, the
-    pooled positions treated as one urn: a slight approximation since k is fixed per sequence)
+    ``fold_enrichment`` (precision / chance), ``hypergeom_p`` (upper tail of the overlap under
+    independent per-sequence hypergeometric draws, normal approximation with continuity
+    correction; ``chance_precision`` is that null's expected precision)
     and ``auroc`` (importance ranked within each sequence against the mask, pooled).
     """
     imp = np.asarray(importance, dtype=np.float64)
@@ -187,8 +198,13 @@ def planted_enrichment(
         return out
     top = topk_mask(imp, k)
     overlap = int(np.sum(top & mask))
-    population, planted, drawn = mask.size, int(mask.sum()), int(top.sum())
-    chance = planted / population
+    planted, drawn = int(mask.sum()), int(top.sum())
+    # Each sequence is its own urn: drawing k_i of L positions, p_i of them planted. Pooling all
+    # positions into one urn understates chance when k_i grows with p_i (k = planted count).
+    p_i = mask.sum(axis=1) / length
+    expected = float(np.sum(k * p_i))
+    variance = float(np.sum(k * p_i * (1 - p_i) * (length - k) / max(length - 1, 1)))
+    chance = expected / drawn if drawn else nan
     precision = overlap / drawn if drawn else nan
     # within-sequence percentile: importance scales differ between sequences
     pct = stats.rankdata(np.nan_to_num(imp, nan=-np.inf), axis=1) / length
@@ -200,7 +216,7 @@ def planted_enrichment(
             "recall": overlap / planted,
             "chance_precision": chance,
             "fold_enrichment": precision / chance,
-            "hypergeom_p": float(stats.hypergeom.sf(overlap - 1, population, planted, drawn)),
+            "hypergeom_p": sum_of_hypergeometric_sf(overlap, expected, variance),
             "auroc": float(auroc),
         }
     )
