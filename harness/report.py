@@ -690,9 +690,10 @@ def section_enrichment(ctx: Context) -> Section:
         annotations = recs[0].test.annotations if recs else {}
         if "motif_mask" in annotations:
             sec.blocks.extend(_planted_tables(ctx, ds))
-        elif "tss_index" in annotations:
+            continue
+        if "tss_index" in annotations:
             sec.blocks.extend(_promoter_blocks(ctx, ds))
-        elif recs and ctx.meta.get("jaspar", True):
+        if recs and ctx.meta.get("jaspar", True):
             sec.blocks.extend(_jaspar_blocks(ctx, ds))
     if not sec.blocks:
         sec.no_data(
