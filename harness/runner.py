@@ -12,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import torch
 import yaml
 from rich.console import Console
@@ -316,22 +317,15 @@ def _run_parallel(
 
 
 def finish_study(study: StudyConfig, tracker: Tracker, outcome: StudyOutcome) -> None:
-    """Comparison tables and the report on the parent run."""
+    """Comparison tables and the report on the parent run.
+
+    With the report enabled its own summary and significance tables are logged (computed once);
+    otherwise they are computed here.
+    """
     from harness.stats import compare, summary_table
 
     if not outcome.results:
         return
-    summary = summary_table(outcome.results)
-    files: dict[str, bytes | str] = {"summary.csv": summary.to_csv(index=False)}
-    try:
-        comparisons = compare(outcome.results, study.reference)
-        files["comparisons.csv"] = comparisons.to_csv(index=False)
-    except UserError as err:
-        console.print(f"[yellow]no significance tests:[/yellow] {err}")
-    tracker.log_files(outcome.parent_run_id, files, "tables")
-    for row in summary.itertuples():
-        key = f"{row.dataset}.{row.model}.{row.metric}"
-        tracker.log_metrics(outcome.parent_run_id, {f"mean.{key}": row.mean})
     if study.report.enabled:
         from harness.report import write_report
 
@@ -349,3 +343,19 @@ def finish_study(study: StudyConfig, tracker: Tracker, outcome: StudyOutcome) ->
             },
         )
         tracker.log_dir(outcome.parent_run_id, out_dir, "report")
+        summary = pd.read_csv(outcome.report_paths["summary"])
+        files: dict[str, bytes | str] = {
+            name: outcome.report_paths[key].read_text()
+            for name, key in (("summary.csv", "summary"), ("comparisons.csv", "comparisons"))
+        }
+    else:
+        summary = summary_table(outcome.results)
+        files = {"summary.csv": summary.to_csv(index=False)}
+        try:
+            files["comparisons.csv"] = compare(outcome.results, study.reference).to_csv(index=False)
+        except UserError as err:
+            console.print(f"[yellow]no significance tests:[/yellow] {err}")
+    tracker.log_files(outcome.parent_run_id, files, "tables")
+    for row in summary.itertuples():
+        key = f"{row.dataset}.{row.model}.{row.metric}"
+        tracker.log_metrics(outcome.parent_run_id, {f"mean.{key}": row.mean})
