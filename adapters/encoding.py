@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.dataset import PAD_TOKEN
-from harness.errors import UserError
+from harness.core.dataset import PAD_TOKEN
+from harness.core.errors import UserError
 
 ALPHABET = "ACGTN"
 IUPAC_AMBIGUOUS = "RYSWKMBDHV"

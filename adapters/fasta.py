@@ -42,9 +42,9 @@ from adapters.sequences import (
     task_for,
 )
 from adapters.splits import three_way
-from harness.dataset import SequenceDataset
-from harness.errors import UserError
-from harness.registry import register_adapter
+from harness.core.dataset import SequenceDataset
+from harness.core.errors import UserError
+from harness.core.registry import register_adapter
 
 EPD_RANGE = re.compile(r"range\s+(-?\d+)\s+to\s+(-?\d+)")
 NegativeScheme = Literal["dinucleotide_shuffle", "deepromoter"]

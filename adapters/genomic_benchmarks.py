@@ -26,9 +26,9 @@ from adapters.sequences import (
     resolve_path,
     task_for,
 )
-from harness.dataset import SequenceDataset
-from harness.errors import UserError
-from harness.registry import register_adapter, suggest
+from harness.core.dataset import SequenceDataset
+from harness.core.errors import UserError
+from harness.core.registry import register_adapter, suggest
 
 # TSS position (0-based) in datasets whose windows are anchored on it.
 KNOWN_TSS = {"human_nontata_promoters": 200}

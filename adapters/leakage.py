@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from adapters.encoding import reverse_complement
-from harness.dataset import PAD_TOKEN
+from harness.core.dataset import PAD_TOKEN
 
 PAIRS = (("train", "val"), ("train", "test"), ("val", "test"))
 _WEIGHTS = np.random.default_rng(0x5EED).integers(1, 2**63, size=4096, dtype=np.uint64) | 1

@@ -29,9 +29,9 @@ from sklearn.model_selection import train_test_split
 from adapters.encoding import encode_one, reverse_complement
 from adapters.leakage import drop_leaked, find_leakage, leakage_counts
 from adapters.splits import carve
-from harness.dataset import PAD_TOKEN, SPLITS, SequenceDataset, Task
-from harness.errors import UserError
-from harness.registry import Params
+from harness.core.dataset import PAD_TOKEN, SPLITS, SequenceDataset, Task
+from harness.core.errors import UserError
+from harness.core.registry import Params
 
 Where = Callable[[int], str]
 LengthPolicy = Literal["error", "pad", "center_crop"]

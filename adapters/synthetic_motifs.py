@@ -12,8 +12,8 @@ from sklearn.metrics import roc_auc_score
 
 from adapters.encoding import encode
 from adapters.splits import three_way
-from harness.dataset import SequenceDataset
-from harness.registry import Params, register_adapter
+from harness.core.dataset import SequenceDataset
+from harness.core.registry import Params, register_adapter
 
 SEED_MOTIFS = {"TATAAA": 0.8, "CAAT": 0.6, "GGGCGG": 0.7, "TTGACA": 0.5, "TATAAT": 0.6}
 

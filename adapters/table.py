@@ -30,9 +30,9 @@ from adapters.sequences import (
     resolve_path,
     task_for,
 )
-from harness.dataset import SPLITS, SequenceDataset
-from harness.errors import UserError
-from harness.registry import register_adapter
+from harness.core.dataset import SPLITS, SequenceDataset
+from harness.core.errors import UserError
+from harness.core.registry import register_adapter
 
 SplitName = Literal["train", "val", "test"]
 SPLIT_ALIASES = {

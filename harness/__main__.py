@@ -13,15 +13,15 @@ import traceback
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import UserError
+from harness.core.errors import UserError
 
 out = Console()
 err_console = Console(stderr=True)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness.config import load_study
-    from harness.runner import models_for
+    from harness.config.study import load_study
+    from harness.run.runner import models_for
 
     study = load_study(args.study)
     n = len(study.seeds) * sum(len(models_for(study, d)) for d in study.datasets)
@@ -33,9 +33,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.config import load_study
-    from harness.runner import run_study
-    from harness.summary import print_summary
+    from harness.config.study import load_study
+    from harness.run.console import print_summary
+    from harness.run.runner import run_study
 
     if args.jobs < 1:
         raise UserError(f"--jobs: must be at least 1 (got {args.jobs})")
@@ -50,8 +50,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from harness.config import load_study
-    from harness.tuning import apply_overrides, run_tune
+    from harness.config.study import load_study
+    from harness.tune.search import apply_overrides, run_tune
 
     def say(text: str) -> None:
         out.print(text, soft_wrap=True)  # paths and run ids stay whole for copy-paste
@@ -101,7 +101,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from harness.registry import ADAPTERS, MODELS, load_plugins
+    from harness.core.registry import ADAPTERS, MODELS, load_plugins
 
     load_plugins()
     for title, table in (("Adapters", ADAPTERS), ("Models", MODELS)):
@@ -121,7 +121,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from harness.tracking import resolve_uri
+    from harness.run.tracking import resolve_uri
 
     uri = resolve_uri(args.tracking_uri)
     out.print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port} (Ctrl-C to stop)")
@@ -144,8 +144,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from harness.report import write_report
-    from harness.tracking import Tracker, load_results, resolve_uri
+    from harness.report.render import write_report
+    from harness.run.tracking import Tracker, load_results, resolve_uri
 
     with tempfile.TemporaryDirectory() as tmp:
         study, results, records = load_results(args.tracking_uri, args.run_id, Path(tmp))
@@ -177,7 +177,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from harness.bench import bench
+    from harness.bench.speed import bench
 
     frame = bench(
         args.models, args.lengths, args.batch_size, args.repeats, args.device, args.threads

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from pydantic import Field
 from torch import nn
 
-from harness.dataset import DatasetInfo, SplitView
-from harness.registry import Params, register_model
-from models.base import SequenceModel
+from harness.core.dataset import DatasetInfo, SplitView
+from harness.core.model import FitContext, SequenceModel
+from harness.core.registry import Params, register_model
 from models.layers import ClassifierHead, PositionalEncoding, attention_macs
 
 
@@ -117,7 +116,7 @@ def load_or_fit_teacher(
     checkpoint: str | None,
     train: SplitView,
     val: SplitView,
-    context: Any,
+    context: FitContext,
 ) -> dict[str, float]:
     """Give ``teacher`` its weights, then freeze it.
 
@@ -134,7 +133,7 @@ def load_or_fit_teacher(
         metrics["teacher_loaded"] = 1.0
     else:
         teacher.requires_grad_(True)
-        result = context.fit(teacher, train, val, context.config, context.seed)
+        result = context.fit(teacher, train, val)
         metrics["teacher_best_val"] = float(result.best_value)
         metrics["teacher_best_epoch"] = float(result.best_epoch)
     freeze(teacher)

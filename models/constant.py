@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.dataset import DatasetInfo, SplitView
-from harness.metrics import compute_metrics, constant_scores
-from harness.registry import Params, register_model
-from models.base import FittedModel
+from harness.core.dataset import DatasetInfo, SplitView
+from harness.core.metrics import compute_metrics, constant_scores
+from harness.core.model import FittedModel
+from harness.core.registry import Params, register_model
 
 
 class ConstantParams(Params):
@@ -33,7 +33,7 @@ class ConstantModel(FittedModel):
     """Constant predictor: training class frequencies (classification) or mean (regression).
 
     Importance is zero everywhere and inference costs no MACs. Scores come from
-    :func:`harness.metrics.constant_scores`, the same reference the reports use.
+    :func:`harness.core.metrics.constant_scores`, the same reference the reports use.
     """
 
     def __init__(self, params: ConstantParams, info: DatasetInfo) -> None:

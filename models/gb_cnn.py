@@ -6,9 +6,9 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from harness.dataset import DatasetInfo
-from harness.registry import Params, register_model
-from models.base import SequenceModel
+from harness.core.dataset import DatasetInfo
+from harness.core.model import SequenceModel
+from harness.core.registry import Params, register_model
 from models.layers import ConvBlockSpec, ConvBlockStack, linear_macs, pad_right, squeeze_outputs
 
 

@@ -11,10 +11,10 @@ from pydantic import Field
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from harness.dataset import DatasetInfo, SplitView
-from harness.metrics import PRIMARY, compute_metrics
-from harness.registry import Params, register_model
-from models.base import FittedModel
+from harness.core.dataset import DatasetInfo, SplitView
+from harness.core.metrics import PRIMARY, compute_metrics
+from harness.core.model import FittedModel
+from harness.core.registry import Params, register_model
 from models.constant import validation_loss
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from harness.dataset import PAD_TOKEN
+from harness.core.dataset import PAD_TOKEN
 
 
 def linear_macs(n_in: int, n_out: int) -> int:

@@ -4,15 +4,15 @@ full-attention teacher's per-position outputs on the positions it selects."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 from pydantic import Field
 from torch import nn
 
-from harness.dataset import DatasetInfo, SplitView
-from harness.registry import register_model
+from harness.core.dataset import DatasetInfo, SplitView
+from harness.core.model import FitContext, task_loss
+from harness.core.registry import register_model
 from models.attention import AttentionModel, AttentionParams, freeze, load_or_fit_teacher
 from models.sparse_attention import SparseAttentionModel, SparseAttentionParams
 
@@ -63,7 +63,7 @@ class TeacherGuidedSparse(SparseAttentionModel):
         self.teacher.eval()  # a frozen teacher never runs dropout
         return self
 
-    def prepare(self, train: SplitView, val: SplitView, context: Any) -> dict[str, float]:
+    def prepare(self, train: SplitView, val: SplitView, context: FitContext) -> dict[str, float]:
         """Load or train the teacher with the harness loop, then freeze it."""
         checkpoint = self.params.teacher_checkpoint
         return load_or_fit_teacher(self.teacher, checkpoint, train, val, context)
@@ -127,9 +127,6 @@ class SparseDistilledModel(TeacherGuidedSparse):
             * nn.functional.mse_loss(parts.approximated, target)
         }
         if self.params.task_weight != 1.0:
-            # imported here: harness.training imports models.base, which imports this package
-            from harness.training import task_loss
-
             scale = self.params.task_weight - 1.0
             losses["task_scale"] = scale * task_loss(self.info.task, outputs, targets)
         return losses

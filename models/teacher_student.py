@@ -4,15 +4,17 @@ guides a sparse student's token selector, with a decaying guidance weight."""
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from harness.dataset import DatasetInfo, SplitView
-from harness.registry import register_model
+from harness.core.dataset import DatasetInfo, SplitView
+from harness.core.metrics import compute_metrics
+from harness.core.model import FitContext, predict
+from harness.core.registry import register_model
 from models.layers import top_k_positions
 from models.sparse_distilled import TeacherGuidedParams, TeacherGuidedSparse
 
@@ -101,7 +103,7 @@ class TeacherStudentModel(TeacherGuidedSparse):
         self.current_weight = params.guidance_start
         self.label_var = 1.0
 
-    def prepare(self, train: SplitView, val: SplitView, context: Any) -> dict[str, float]:
+    def prepare(self, train: SplitView, val: SplitView, context: FitContext) -> dict[str, float]:
         metrics = super().prepare(train, val, context)
         self.label_var = float(np.var(train.labels)) if len(train) else 1.0
         metrics["teacher_confident_fraction"] = self._confident_fraction(train)
@@ -147,10 +149,6 @@ class TeacherStudentModel(TeacherGuidedSparse):
 
 def teacher_metrics(teacher: nn.Module, view: SplitView) -> dict[str, float]:
     """The frozen teacher's own test metrics, prefixed ``teacher_`` (the seed's 0.445 claim)."""
-    # Imported here: harness.training imports models.base, which imports this package.
-    from harness.metrics import compute_metrics
-    from harness.training import predict
-
     scores = predict(teacher, view.tokens)
     return {
         f"teacher_{k}": v

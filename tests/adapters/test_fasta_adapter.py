@@ -10,7 +10,7 @@ import pytest
 
 from adapters.encoding import PAD_TOKEN, encode_one, reverse_complement
 from adapters.fasta import deepromoter_negative, dinucleotide_shuffle
-from harness.errors import UserError
+from harness.core.errors import UserError
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*IUPAC:UserWarning")
 

@@ -12,7 +12,7 @@ import pytest
 
 import adapters.genomic_benchmarks as gb
 from adapters.encoding import decode
-from harness.errors import UserError
+from harness.core.errors import UserError
 from tests.fixtures.adapters.make_fixtures import write_gb_layout
 
 

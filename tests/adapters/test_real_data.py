@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 import adapters  # noqa: F401  (registers the adapters)
-from harness.config import validate_params
-from harness.registry import ADAPTERS
+from harness.config.study import validate_params
+from harness.core.registry import ADAPTERS
 
 REPO = Path(__file__).resolve().parents[2]
 STUDIES = ("epd_promoters", "gue_prom_core_notata", "gue_prom_300_tata", "human_or_worm")

@@ -8,8 +8,8 @@ import pytest
 from adapters.encoding import encode_one, reverse_complement
 from adapters.leakage import drop_leaked, find_leakage, leakage_counts
 from adapters.sequences import apply_length_policy, class_labels, encode_batch, unique_ids
-from harness.dataset import PAD_TOKEN
-from harness.errors import UserError
+from harness.core.dataset import PAD_TOKEN
+from harness.core.errors import UserError
 
 
 def where(i: int) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from adapters.leakage import find_leakage, leakage_counts
-from harness.errors import UserError
+from harness.core.errors import UserError
 
 PER_SPLIT = {"train": "train.tsv", "test": "test.tsv.gz"}
 

@@ -7,8 +7,8 @@ import torch
 
 from adapters.synthetic_motifs import SyntheticMotifsParams
 from adapters.synthetic_motifs import load as load_synthetic
-from harness.dataset import SequenceDataset
-from harness.registry import MODELS, get_model
+from harness.core.dataset import SequenceDataset
+from harness.core.registry import MODELS, get_model
 from tests.models.helpers import FITTED_MODELS, TORCH_MODELS
 
 torch.set_num_threads(1)

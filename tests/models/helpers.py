@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.config import TrainConfig
-from harness.dataset import DatasetInfo, SplitView
-from harness.registry import get_model
+from harness.config.study import TrainConfig
+from harness.core.dataset import DatasetInfo, SplitView
+from harness.core.registry import get_model
 
 TORCH_MODELS = (
     "attention",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.dataset import PAD_TOKEN
+from harness.core.dataset import PAD_TOKEN
 from tests.models.helpers import build, make_info, random_tokens
 
 

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from harness.dataset import PAD_TOKEN
+from harness.core.dataset import PAD_TOKEN
 from models.attngen import consistency, least_important_positions, mask_least_important
 from tests.models.helpers import build, make_info, random_tokens
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.config import TrainConfig
-from harness.training import fit
+from harness.config.study import TrainConfig
+from harness.train.fit import fit
 from models.kmer_logreg import kmer_counts
 from tests.models.helpers import build, make_info, view_of
 

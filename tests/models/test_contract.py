@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness.training import fit
-from models.base import FittedModel, SequenceModel
+from harness.core.model import FittedModel, SequenceModel
+from harness.train.fit import fit
 from tests.models.helpers import (
     FITTED_MODELS,
     TEACHER_MODELS,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.dataset import PAD_TOKEN
-from harness.training import task_loss
+from harness.core.dataset import PAD_TOKEN
+from harness.core.model import task_loss
 from tests.models.helpers import build, make_info, random_tokens
 
 L = 60

@@ -10,7 +10,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from harness.training import fit
+from harness.train.fit import fit
 from models.teacher_student import TeacherStudentParams, guidance_weight, teacher_quality
 from tests.models.helpers import build, make_info, tiny_config
 

@@ -1,0 +1,298 @@
+"""Typed study configuration: the YAML file a user writes, validated before any work starts.
+
+Every default lives here (harness-wide) or in an adapter's / model's own ``Params`` class.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.core.errors import UserError
+from harness.core.registry import Params, get_adapter, get_model, suggest
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TrainConfig(Strict):
+    """How every torch model is trained (non-torch baselines ignore the epoch settings)."""
+
+    epochs: int = Field(25, ge=1, description="maximum training epochs")
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    optimizer: Literal["adam", "adamw"] = "adam"
+    patience: int = Field(
+        5, ge=0, description="epochs without improvement before stopping; 0 = off"
+    )
+    grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null = off")
+    threads: int = Field(2, ge=1, description="torch CPU threads")
+    monitor: str = Field(
+        "loss", description="validation metric for early stopping and checkpoint selection"
+    )
+    device: str = Field("cpu", description="torch device: cpu, cuda, cuda:0, ...")
+
+
+class TrackingConfig(Strict):
+    uri: str | None = Field(
+        None, description="MLflow tracking URI; default $MLFLOW_TRACKING_URI or mlruns/mlflow.db"
+    )
+    experiment: str | None = Field(None, description="MLflow experiment; default the study name")
+
+
+class EvaluationConfig(Strict):
+    """What is computed on the test split after training (never used for selection)."""
+
+    importance_max_examples: int = Field(
+        2000, ge=0, description="test examples whose per-position importance is computed and logged"
+    )
+    ablation_steps: int = Field(
+        10, ge=0, description="points on each masking (ablation) curve; 0 = no curves"
+    )
+    ablation_max_examples: int = Field(1000, ge=1, description="test examples used for the curves")
+    save_models: bool = Field(True, description="log each trained model's weights to MLflow")
+
+
+class ReportConfig(Strict):
+    enabled: bool = Field(True, description="write the HTML/Markdown report at the end of run")
+    claims: bool = Field(False, description="add the seeds' claims section")
+    out_dir: str = Field("reports", description="reports are written to <out_dir>/<study name>/")
+
+
+class ObjectiveConfig(Strict):
+    """What a tuning trial is judged by: a validation metric and its direction."""
+
+    metric: str = Field(description="a validation metric, e.g. val_auroc (never test_*)")
+    direction: Literal["maximize", "minimize"] | None = Field(
+        None, description="default: minimize for loss/mse/mae, maximize otherwise"
+    )
+
+
+class PrunerConfig(Strict):
+    """Stops trials whose per-epoch validation curve is worse than the others' (Optuna pruner)."""
+
+    name: Literal["median", "hyperband", "none"] = "median"
+    startup_trials: int = Field(5, ge=0, description="finished trials before median pruning")
+    warmup_epochs: int = Field(1, ge=0, description="epochs of a trial that are never pruned")
+
+
+class TuneConfig(Strict):
+    """``harness tune``: an Optuna search over one model's params on one dataset (validation)."""
+
+    model: str | None = Field(None, description="label in `models` or a model name; default first")
+    dataset: str | None = Field(None, description="label in `datasets`; default the first")
+    objective: ObjectiveConfig
+    space: dict[str, dict[str, Any]] = Field(
+        min_length=1, description="param -> {float|int: [low, high], log, step} | {categorical}"
+    )
+    n_trials: int | None = Field(None, ge=1, description="total trials, resumed runs included")
+    timeout: float | None = Field(None, gt=0, description="seconds this invocation may search")
+    sampler: Literal["tpe", "random"] = "tpe"
+    sampler_seed: int = Field(0, description="seed of the sampler")
+    pruner: PrunerConfig = Field(default_factory=PrunerConfig)
+    storage: str | None = Field(
+        None, description="RDB URL or journal file; default <out_dir>/<study name>.journal"
+    )
+    workers: int = Field(1, ge=1, description="processes searching in parallel")
+    seed: int | None = Field(None, description="training seed of every trial; default seeds[0]")
+    confirm: bool = Field(True, description="train best and default over seeds, test once")
+    heartbeat_interval: int = Field(30, ge=1, description="seconds between trial heartbeats")
+    grace_period: int = Field(120, ge=2, description="silent seconds before a trial is stale")
+    max_retry: int = Field(3, ge=0, description="retries of a trial whose worker died")
+    out_dir: str = Field("optuna", description="journal, best study YAML and plots go here")
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _metric_only(cls, value: Any) -> Any:
+        # `objective: val_auroc` is shorthand for `{metric: val_auroc}`
+        return {"metric": value} if isinstance(value, str) else value
+
+    @field_validator("pruner", mode="before")
+    @classmethod
+    def _pruner_name(cls, value: Any) -> Any:
+        # `pruner: hyperband` is shorthand for `{name: hyperband}`
+        return {"name": value} if isinstance(value, str) else value
+
+
+class DatasetSpec(Strict):
+    adapter: str
+    label: str | None = Field(None, description="name in results; default the adapter name")
+    params: dict[str, Any] = Field(default_factory=dict)
+    models: list[str] | None = Field(
+        None, description="model labels to run on this dataset; default every model of the study"
+    )
+
+    @property
+    def key(self) -> str:
+        return self.label or self.adapter
+
+
+class ModelSpec(Strict):
+    name: str
+    label: str | None = Field(None, description="name in results; default the model name")
+    params: dict[str, Any] = Field(default_factory=dict)
+    train: dict[str, Any] = Field(
+        default_factory=dict, description="overrides of the study's train settings"
+    )
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
+
+
+class StudyConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    reference: str = Field("attention", description="model label others are compared against")
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    models: list[ModelSpec] = Field(min_length=1)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    tune: TuneConfig | None = Field(None, description="hyper-parameter search (`harness tune`)")
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("seeds must be distinct")
+        return seeds
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> StudyConfig:
+        for what, keys in (
+            ("models", [m.key for m in self.models]),
+            ("datasets", [d.key for d in self.datasets]),
+        ):
+            dupes = sorted({k for k in keys if keys.count(k) > 1})
+            if dupes:
+                raise ValueError(f"{what}: {dupes[0]!r} appears twice; give each a distinct label")
+        labels = [m.key for m in self.models]
+        for i, d in enumerate(self.datasets):
+            for name in d.models or []:
+                if name not in labels:
+                    raise ValueError(
+                        f"datasets[{i}].models: {name!r} is not a model label of this study "
+                        f"(valid: {', '.join(labels)}){suggest(name, labels)}"
+                    )
+        return self
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _model_at(root: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The pydantic class that owns the key at ``loc`` (for 'did you mean' suggestions)."""
+    cls: Any = root
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if (
+            not (isinstance(cls, type) and issubclass(cls, BaseModel))
+            or part not in cls.model_fields
+        ):
+            return None
+        ann = cls.model_fields[part].annotation
+        while typing.get_origin(ann) in (list, typing.Union, types.UnionType, dict):
+            args = [a for a in typing.get_args(ann) if a is not type(None)]
+            ann = args[-1]
+        cls = ann
+    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+
+
+def format_validation_error(err: ValidationError, root: type[BaseModel], prefix: tuple = ()) -> str:
+    """One line per the first error: ``key.path: message``, with suggestions for unknown keys."""
+    first = err.errors()[0]
+    loc = tuple(first["loc"])
+    path = _loc(prefix + loc)
+    if first["type"] == "extra_forbidden":
+        owner = _model_at(root, loc)
+        valid = sorted(owner.model_fields) if owner else []
+        hint = suggest(str(loc[-1]), valid)
+        msg = f"{path}: unknown parameter{hint}" + (
+            f" (valid: {', '.join(valid)})" if valid else ""
+        )
+    elif first["type"] == "missing":
+        msg = f"{path}: required key is missing"
+    else:
+        given = first.get("input")
+        shown = f" (got {given!r})" if not isinstance(given, dict | list) else ""
+        msg = f"{path}: {first['msg']}{shown}"
+    more = len(err.errors()) - 1
+    return msg + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+
+
+def validate_params(schema: type[Params], params: dict[str, Any], prefix: tuple) -> Params:
+    """Validate an adapter's or model's params against its own schema, errors with full path."""
+    try:
+        return schema.model_validate(params)
+    except ValidationError as err:
+        raise UserError(format_validation_error(err, schema, prefix)) from None
+
+
+def parse_study(data: Any, source: str = "study") -> StudyConfig:
+    """Validate a study mapping completely: structure, registry names and every params block."""
+    if not isinstance(data, dict):
+        raise UserError(
+            f"{source}: the study must be a mapping of keys (name, datasets, models, ...)"
+        )
+    try:
+        study = StudyConfig.model_validate(data)
+    except ValidationError as err:
+        raise UserError(f"{source}: {format_validation_error(err, StudyConfig)}") from None
+    try:
+        for i, d in enumerate(study.datasets):
+            entry = get_adapter(d.adapter)
+            validate_params(entry.params, d.params, ("datasets", i, "params"))
+        for i, m in enumerate(study.models):
+            entry = get_model(m.name)
+            validate_params(entry.params, m.params, ("models", i, "params"))
+            merged = {**study.train.model_dump(), **m.train}
+            try:
+                TrainConfig.model_validate(merged)
+            except ValidationError as err:
+                raise UserError(
+                    format_validation_error(err, TrainConfig, ("models", i, "train"))
+                ) from None
+        if study.tune is not None:
+            # imported here: the search space is checked against the model's schema, and
+            # studies without a `tune` section never load Optuna
+            from harness.tune.search import validate_tune
+
+            validate_tune(study)
+    except UserError as err:
+        raise UserError(f"{source}: {err}") from None
+    return study
+
+
+def load_study(path: str | Path) -> StudyConfig:
+    """Read and validate a study YAML file; every problem is a one-line :class:`UserError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such study file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UserError(f"{where}: malformed YAML: {problem}") from None
+    return parse_study(data, str(path))
+
+
+def model_train_config(study: StudyConfig, spec: ModelSpec) -> TrainConfig:
+    """The study's train settings with the model's own overrides applied."""
+    return TrainConfig.model_validate({**study.train.model_dump(), **spec.train})

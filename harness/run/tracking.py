@@ -1,0 +1,335 @@
+"""MLflow logging: one parent run per invocation, one child run per (dataset, model, seed).
+
+The client API is used with explicit run ids (no fluent active-run state), so that tuning workers
+and nested runs never depend on global state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from harness.core.errors import UserError
+from harness.core.results import DatasetRecord, RunResult
+
+DEFAULT_STORE = Path("mlruns")
+PACKAGES = ("torch", "numpy", "mlflow", "optuna", "scikit-learn", "scipy", "genomic-benchmarks")
+_MAX_PARAM = 6000
+
+
+def resolve_uri(uri: str | None) -> str:
+    """Study setting, else ``$MLFLOW_TRACKING_URI``, else the embedded SQLite store in mlruns/."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    DEFAULT_STORE.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(DEFAULT_STORE / 'mlflow.db').resolve()}"
+
+
+def flatten(prefix: str, value: Any) -> dict[str, str]:
+    """``{"a": {"b": 1}}`` -> ``{"prefix.a.b": "1"}`` for MLflow params (dotted keys)."""
+    if isinstance(value, dict):
+        out: dict[str, str] = {}
+        for k, v in value.items():
+            out.update(flatten(f"{prefix}.{k}" if prefix else str(k), v))
+        return out
+    text = json.dumps(value) if isinstance(value, list | tuple) else str(value)
+    return {prefix: text[:_MAX_PARAM]}
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def environment_tags() -> dict[str, str]:
+    tags = {"git_commit": git_commit(), "python": platform.python_version()}
+    for pkg in PACKAGES:
+        try:
+            tags[f"version.{pkg}"] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return tags
+
+
+class Tracker:
+    """Writes runs of one experiment to one tracking store."""
+
+    def __init__(self, uri: str | None, experiment: str) -> None:
+        self.uri = resolve_uri(uri)
+        self.client = MlflowClient(tracking_uri=self.uri)
+        try:
+            found = self.client.get_experiment_by_name(experiment)
+        except Exception as err:  # any store error: bad URI, unreachable server, locked file
+            raise UserError(f"tracking.uri: cannot open MLflow store {self.uri!r}: {err}") from None
+        if found is not None:
+            self.experiment_id = found.experiment_id
+        else:
+            location = None
+            if self.uri.startswith("sqlite:///") and "MLFLOW_TRACKING_URI" not in os.environ:
+                location = (DEFAULT_STORE / "artifacts").resolve().as_uri()
+            self.experiment_id = self.client.create_experiment(experiment, location)
+
+    # runs ---------------------------------------------------------------------------------
+    def start_run(self, name: str, tags: dict[str, str], parent: str | None = None) -> str:
+        all_tags = {**environment_tags(), **tags}
+        if parent:
+            all_tags["mlflow.parentRunId"] = parent
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        return run.info.run_id
+
+    def finish(self, run_id: str, error: str | None = None) -> None:
+        """Close a run: FINISHED, or FAILED with the reason as tag ``error``."""
+        if error is not None:
+            self.client.set_tag(run_id, "error", error[:5000])
+            self.client.set_tag(run_id, "state", "FAILED")
+            self.client.set_terminated(run_id, "FAILED")
+        else:
+            self.client.set_tag(run_id, "state", "COMPLETE")
+            self.client.set_terminated(run_id, "FINISHED")
+
+    @contextmanager
+    def run(self, name: str, tags: dict[str, str], parent: str | None = None) -> Iterator[str]:
+        """A run that is FAILED with the exception's message if the body raises."""
+        run_id = self.start_run(name, tags, parent)
+        try:
+            yield run_id
+        except BaseException as err:
+            self.finish(run_id, error=f"{type(err).__name__}: {err}")
+            raise
+        else:
+            self.finish(run_id)
+
+    # values -------------------------------------------------------------------------------
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        flat = flatten("", params)
+        items = [Param(k, v) for k, v in flat.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[i : i + 100])
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        items = [
+            Metric(k, float(v), now, step)
+            for k, v in metrics.items()
+            if v is not None and np.isfinite(float(v))
+        ]
+        for i in range(0, len(items), 500):
+            self.client.log_batch(run_id, metrics=items[i : i + 500])
+
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_files(self, run_id: str, files: dict[str, bytes | str], artifact_dir: str = "") -> None:
+        """Write ``{relative name: content}`` to a temp dir and log it under ``artifact_dir``."""
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, content in files.items():
+                path = Path(tmp, name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content.encode() if isinstance(content, str) else content)
+            if artifact_dir:
+                self.client.log_artifacts(run_id, tmp, artifact_dir)
+            else:
+                self.client.log_artifacts(run_id, tmp)
+
+    def log_dir(self, run_id: str, local: Path, artifact_dir: str | None = None) -> None:
+        self.client.log_artifacts(run_id, str(local), artifact_dir)
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    with tempfile.TemporaryFile() as fh:
+        np.savez_compressed(fh, **arrays)
+        fh.seek(0)
+        return fh.read()
+
+
+def predictions_csv(result: RunResult) -> str:
+    """Per-example test predictions with ids, so two runs can be paired example by example."""
+    frame = pd.DataFrame({"example_id": result.ids, "y_true": result.y_true})
+    if result.y_score.ndim == 2:
+        for c in range(result.y_score.shape[1]):
+            frame[f"y_score_{c}"] = result.y_score[:, c]
+    else:
+        frame["y_score"] = result.y_score
+    return frame.to_csv(index=False)
+
+
+def log_result(tracker: Tracker, result: RunResult) -> None:
+    """Final metrics and artifacts of one child run."""
+    run_id = result.run_id
+    metrics = {f"test_{k}": v for k, v in result.metrics.items()}
+    metrics.update({f"baseline_test_{k}": v for k, v in result.baseline_metrics.items()})
+    metrics.update({f"test_{k}": v for k, v in result.extra.items()})
+    metrics.update(result.compute)
+    tracker.log_metrics(run_id, metrics)
+    files: dict[str, bytes | str] = {"predictions.csv": predictions_csv(result)}
+    if result.importance is not None:
+        files["importance.npz"] = npz_bytes(
+            importance=result.importance, example_id=result.ids[: len(result.importance)]
+        )
+    if result.ablation:
+        files["ablation.npz"] = npz_bytes(**result.ablation)
+    files["curves.json"] = json.dumps(result.curves)
+    tracker.log_files(run_id, files)
+
+
+def log_dataset_record(tracker: Tracker, parent: str, record: DatasetRecord) -> None:
+    """The test split of one (dataset, seed) on the parent run, so reports can be rebuilt."""
+    test = record.test
+    arrays = {"tokens": test.tokens, "labels": test.labels, "ids": test.ids}
+    arrays.update({f"ann_{k}": v for k, v in test.annotations.items()})
+    stem = f"{record.dataset}__seed{record.seed}"
+    info = {
+        "dataset": record.dataset,
+        "seed": record.seed,
+        "task": record.task,
+        "length": record.length,
+        "meta": record.meta,
+    }
+    tracker.log_files(
+        parent,
+        {f"{stem}.npz": npz_bytes(**arrays), f"{stem}.json": json.dumps(info, default=str)},
+        "datasets",
+    )
+
+
+def _params_of(run, prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in run.data.params.items():
+        if key.startswith(prefix):
+            try:
+                out[key[len(prefix) :]] = json.loads(value)
+            except json.JSONDecodeError:
+                out[key[len(prefix) :]] = {"True": True, "False": False, "None": None}.get(
+                    value, value
+                )
+    return out
+
+
+def load_results(
+    uri: str | None, parent_run_id: str, workdir: Path
+) -> tuple[dict[str, Any], list[RunResult], list[DatasetRecord]]:
+    """Rebuild a study's results from its MLflow parent run (for ``harness report RUN_ID``).
+
+    Returns
+    -------
+    study : the resolved study mapping (from the parent's ``study.yaml``)
+    results : one RunResult per FINISHED child run
+    records : the logged test split of each (dataset, seed)
+    """
+    import yaml
+
+    from harness.core.dataset import SplitView
+
+    client = MlflowClient(tracking_uri=resolve_uri(uri))
+    try:
+        parent = client.get_run(parent_run_id)
+    except Exception:
+        raise UserError(f"no MLflow run {parent_run_id!r} in {resolve_uri(uri)}") from None
+    study = yaml.safe_load(
+        Path(client.download_artifacts(parent_run_id, "study.yaml", str(workdir))).read_text()
+    )
+    records = []
+    data_dir = Path(client.download_artifacts(parent_run_id, "datasets", str(workdir)))
+    for info_path in sorted(data_dir.glob("*.json")):
+        info = json.loads(info_path.read_text())
+        arrays = np.load(info_path.with_suffix(".npz"), allow_pickle=False)
+        test = SplitView(
+            arrays["tokens"],
+            arrays["labels"],
+            arrays["ids"],
+            {k[4:]: arrays[k] for k in arrays.files if k.startswith("ann_")},
+        )
+        records.append(
+            DatasetRecord(
+                info["dataset"], info["seed"], info["task"], test, info["meta"], info["length"]
+            )
+        )
+    runs = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = "
+        "'FINISHED'",
+        max_results=10000,
+    )
+    results = []
+    for run in runs:
+        rid, tags, metrics = run.info.run_id, run.data.tags, run.data.metrics
+        run_dir = workdir / rid
+        preds = pd.read_csv(client.download_artifacts(rid, "predictions.csv", str(run_dir)))
+        score_cols = [c for c in preds.columns if c.startswith("y_score")]
+        y_score = (
+            preds[score_cols[0]].to_numpy()
+            if len(score_cols) == 1
+            else (preds[score_cols].to_numpy())
+        )
+        names = {a.path for a in client.list_artifacts(rid)}
+        importance = None
+        if "importance.npz" in names:
+            importance = np.load(client.download_artifacts(rid, "importance.npz", str(run_dir)))[
+                "importance"
+            ]
+        ablation = {}
+        if "ablation.npz" in names:
+            loaded = np.load(client.download_artifacts(rid, "ablation.npz", str(run_dir)))
+            ablation = {k: loaded[k] for k in loaded.files}
+        curves = json.loads(
+            Path(client.download_artifacts(rid, "curves.json", str(run_dir))).read_text()
+        )
+        compute_keys = (
+            "n_params",
+            "macs_per_seq",
+            "train_seconds",
+            "seconds_per_epoch",
+            "epochs_run",
+            "best_epoch",
+            "peak_rss_mb",
+        )
+        test_keys = {k[5:] for k in metrics if k.startswith("test_")}
+        base_keys = {k[14:] for k in metrics if k.startswith("baseline_test_")}
+        results.append(
+            RunResult(
+                dataset=tags["dataset"],
+                model=tags["model"],
+                model_name=tags["model_name"],
+                seed=int(tags["seed"]),
+                task=tags["task"],
+                metrics={k: metrics[f"test_{k}"] for k in test_keys & base_keys},
+                baseline_metrics={k: metrics[f"baseline_test_{k}"] for k in base_keys},
+                y_true=preds["y_true"].to_numpy(),
+                y_score=y_score,
+                ids=preds["example_id"].astype(str).to_numpy(),
+                importance=importance,
+                ablation=ablation,
+                curves=curves,
+                compute={k: metrics[k] for k in compute_keys if k in metrics},
+                extra={k: metrics[f"test_{k}"] for k in test_keys - base_keys},
+                params=_params_of(run, "model."),
+                run_id=rid,
+            )
+        )
+    results.sort(key=lambda r: (r.dataset, r.model, r.seed))
+    return study, results, records

@@ -1,0 +1,142 @@
+"""Masking curves (AttnGen Table II): does the model need the positions its importance ranks high?
+
+Positions are replaced by a mask token in order of importance (highest first, lowest first, or at
+random) and the test metric is recomputed after each step. If importance is faithful, removing the
+high-importance positions hurts sooner than removing random ones, and removing the low-importance
+ones hurts least.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from harness.core.dataset import PAD_TOKEN
+from harness.core.metrics import compute_metrics
+
+ORDERS = ("high_to_low", "low_to_high", "random")
+PredictFn = Callable[[np.ndarray], np.ndarray]
+
+
+def curve_metric_name(task: str) -> str:
+    """Accuracy for classification, Pearson for regression."""
+    return "pearson" if task == "regression" else "accuracy"
+
+
+def masking_steps(length: int, steps: int | Sequence[int]) -> np.ndarray:
+    """Numbers of masked positions: ``steps`` evenly spaced points from 0 to ``length`` (an int),
+    or the given counts (clipped to [0, length], sorted, de-duplicated)."""
+    if isinstance(steps, int | np.integer):
+        points = np.linspace(0, length, max(int(steps), 2))
+    else:
+        points = np.asarray(list(steps), dtype=np.float64)
+    return np.unique(np.clip(np.round(points), 0, length).astype(int))
+
+
+def masking_order(importance: np.ndarray, order: str, rng: np.random.Generator) -> np.ndarray:
+    """Per sequence, positions in the order they are masked: (n, L) int.
+
+    Ties keep position order (a stable sort), so the curve is reproducible.
+    """
+    imp = np.nan_to_num(np.asarray(importance, dtype=np.float64), nan=-np.inf)
+    if order == "high_to_low":
+        return np.argsort(-imp, axis=1, kind="stable")
+    if order == "low_to_high":
+        return np.argsort(np.where(np.isneginf(imp), np.inf, imp), axis=1, kind="stable")
+    if order == "random":
+        return rng.permuted(np.tile(np.arange(imp.shape[1]), (imp.shape[0], 1)), axis=1)
+    raise ValueError(f"unknown order {order!r} (valid: {', '.join(ORDERS)})")
+
+
+def masking_curve(
+    predict_fn: PredictFn,
+    tokens: np.ndarray,
+    labels: np.ndarray,
+    importance: np.ndarray,
+    task: str,
+    order: str = "high_to_low",
+    steps: int | Sequence[int] = 10,
+    seed: int = 0,
+    mask_token: int = PAD_TOKEN,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Test metric as more and more positions are masked.
+
+    Parameters
+    ----------
+    predict_fn : uint8 tokens (n, L) -> scores, (n,) P(class 1) / values or (n, C) probabilities
+        (as :func:`harness.training.predict`)
+    tokens : uint8 (n, L) ; labels : (n,) ; importance : (n, L), higher = more important
+    task : "binary" | "multiclass" | "regression"
+    order : "high_to_low" | "low_to_high" | "random"
+    steps : number of evenly spaced points from 0 to L, or explicit numbers of masked positions
+    seed : seeds the random order
+    mask_token : what masked positions become (PAD by default)
+
+    Returns
+    -------
+    n_masked : int (s,) ; metric : float (s,), accuracy (classification) or Pearson (regression)
+    """
+    tokens = np.asarray(tokens)
+    n, length = tokens.shape
+    n_masked = masking_steps(length, steps)
+    ranked = masking_order(importance, order, np.random.default_rng(seed))
+    name = curve_metric_name(task)
+    rows = np.arange(n)[:, None]
+    masked = tokens.copy()
+    done = 0
+    values = []
+    for m in n_masked:
+        # steps are increasing: mask only the positions added since the previous step
+        masked[rows, ranked[:, done:m]] = mask_token
+        done = m
+        values.append(compute_metrics(task, labels, predict_fn(masked))[name])
+    return n_masked, np.asarray(values, dtype=np.float64)
+
+
+def ablation_curves(
+    predict_fn: PredictFn,
+    tokens: np.ndarray,
+    labels: np.ndarray,
+    importance: np.ndarray,
+    task: str,
+    steps: int | Sequence[int] = 10,
+    seed: int = 0,
+    mask_token: int = PAD_TOKEN,
+) -> dict[str, np.ndarray]:
+    """The three masking curves on the same x axis.
+
+    Returns
+    -------
+    dict with ``n_masked`` (s,) and ``high_to_low``, ``low_to_high``, ``random`` (s,) metric values
+    """
+    out: dict[str, np.ndarray] = {}
+    for order in ORDERS:
+        x, y = masking_curve(
+            predict_fn, tokens, labels, importance, task, order, steps, seed, mask_token
+        )
+        out["n_masked"] = x
+        out[order] = y
+    return out
+
+
+def curve_area(n_masked: np.ndarray, values: np.ndarray) -> float:
+    """Mean metric over the curve (trapezoidal area / width of the x range): one number per curve;
+    a faithful importance gives ``high_to_low`` a smaller area than ``random``."""
+    x = np.asarray(n_masked, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size == 0:
+        return float("nan")
+    if x.size == 1 or x[-1] == x[0]:
+        return float(y.mean())
+    return float(np.trapezoid(y, x) / (x[-1] - x[0]))
+
+
+def value_at(n_masked: np.ndarray, values: np.ndarray, m: float) -> float:
+    """The curve linearly interpolated at ``m`` masked positions (NaN outside the x range)."""
+    x = np.asarray(n_masked, dtype=np.float64)
+    if x.size == 0 or m < x[0] or m > x[-1]:
+        return float("nan")
+    return float(np.interp(m, x, np.asarray(values, dtype=np.float64)))
