@@ -20,7 +20,7 @@ err_console = Console(stderr=True)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness.config.study import load_study
+    from harness.config.load import load_study
     from harness.run.runner import models_for
 
     study = load_study(args.study)
@@ -33,7 +33,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.config.study import load_study
+    from harness.config.load import load_study
     from harness.run.console import print_summary
     from harness.run.runner import run_study
 
@@ -50,8 +50,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from harness.config.study import load_study
-    from harness.tune.search import apply_overrides, run_tune
+    from harness.config.load import load_study
+    from harness.config.tune import apply_overrides
+    from harness.tune.search import run_tune
 
     def say(text: str) -> None:
         out.print(text, soft_wrap=True)  # paths and run ids stay whole for copy-paste

@@ -25,7 +25,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from harness.config.study import DatasetSpec, ModelSpec, StudyConfig, model_train_config
+from harness.config.load import model_train_config
+from harness.config.study import DatasetSpec, ModelSpec, StudyConfig
 from harness.core.dataset import SequenceDataset
 from harness.core.errors import UserError
 from harness.core.registry import get_adapter, get_model

@@ -27,7 +27,7 @@ def fx() -> Path:
 def load_adapter():
     """``load_adapter(adapter, seed=0, **params)``: validate params, load via the registry."""
     import adapters  # noqa: F401  (registers the adapters; models are not needed here)
-    from harness.config.study import validate_params
+    from harness.config.load import validate_params
     from harness.core.registry import ADAPTERS
 
     def load(adapter: str, seed: int = 0, **params):

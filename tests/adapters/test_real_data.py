@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 import adapters  # noqa: F401  (registers the adapters)
-from harness.config.study import validate_params
+from harness.config.load import validate_params
 from harness.core.registry import ADAPTERS
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config.study import load_study, parse_study
+from harness.config.load import load_study, parse_study
 from harness.core.errors import UserError
 
 GOOD = {

@@ -18,14 +18,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 import harness.train.fit
 from harness.__main__ import main
-from harness.config.study import load_study, parse_study
+from harness.config.load import load_study, parse_study
+from harness.config.tune import apply_overrides, validate_tune
 from harness.core.errors import UserError
 from harness.run.runner import load_dataset
 from harness.run.tracking import Tracker
 from harness.train.fit import FitResult
 from harness.tune.search import (
     Worker,
-    apply_overrides,
     lock_path,
     make_pruner,
     open_storage,
@@ -34,7 +34,6 @@ from harness.tune.search import (
     report_epoch,
     run_tune,
     search,
-    validate_tune,
 )
 
 TINY = {
