@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -278,48 +279,75 @@ def tss_source(params: FastaParams) -> int | str | None:
     return "parsed" if params.parse_tss else None
 
 
+@dataclass
+class _Records:
+    """Every FASTA record read, in file order, with where each came from."""
+
+    ids: list[str] = field(default_factory=list)
+    descriptions: list[str] = field(default_factory=list)
+    seqs: list[str] = field(default_factory=list)
+    where_of: list[tuple[Path, int]] = field(default_factory=list)  # (file, record number)
+    raw_labels: list[str] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)
+
+    def add(self, path: Path, rid: list[str], desc: list[str], seqs: list[str]) -> None:
+        self.ids += [f"{path.name}:{r}" for r in rid]
+        self.descriptions += desc
+        self.seqs += seqs
+        self.where_of += [(path, k + 1) for k in range(len(seqs))]
+        self.paths.append(path)
+
+
+def _read_labelled_by_header(params: FastaParams) -> tuple[_Records, list[str] | None]:
+    """Records from ``path`` files, each labelled by ``label_pattern`` over its header."""
+    records = _Records()
+    pattern = re.compile(params.label_pattern)
+    for p in [params.path] if isinstance(params.path, str) else params.path:
+        path = resolve_path(p)
+        rid, desc, sq = read_fasta(path)
+        for k, d in enumerate(desc):
+            label = match_label(pattern, d)
+            if label is None:
+                raise UserError(
+                    f"{path} record {k + 1} ({rid[k]}): header does not match label_pattern "
+                    f"{params.label_pattern!r}"
+                )
+            records.raw_labels.append(label)
+        records.add(path, rid, desc, sq)
+    return records, params.classes
+
+
+def _read_one_file_per_class(params: FastaParams) -> tuple[_Records, list[str] | None]:
+    """Records from one file per class (``classes: {name: path}`` or ``positives``)."""
+    records = _Records()
+    class_files = _class_files(params)
+    for cls, p in class_files.items():
+        path = resolve_path(p)
+        rid, desc, sq = read_fasta(path)
+        records.add(path, rid, desc, sq)
+        records.raw_labels += [cls] * len(sq)
+    classes = list(class_files)
+    if params.generate_negatives is not None:
+        classes = ["negative", "positive"]
+    return records, classes
+
+
+def _tss_of(params: FastaParams, descriptions: list[str]) -> np.ndarray:
+    """``(n,)`` TSS index per record: the given constant, parsed from EPD headers, or -1."""
+    if params.tss_index is not None:
+        return np.full(len(descriptions), params.tss_index, dtype=np.int64)
+    if params.parse_tss:
+        return np.array([parse_epd_tss(d) for d in descriptions], dtype=np.int64)
+    return np.full(len(descriptions), -1, dtype=np.int64)
+
+
 @register_adapter("fasta", FastaParams)
 def load(params: FastaParams, seed: int) -> SequenceDataset:
     """FASTA files: one per class, or labels from headers; optional generated negatives."""
-    ids: list[str] = []
-    descriptions: list[str] = []
-    seqs: list[str] = []
-    where_of: list[tuple[Path, int]] = []  # (file, record number) of every record
-    raw_labels: list[str] = []
-    paths: list[Path] = []
-    if params.path is not None:
-        pattern = re.compile(params.label_pattern)
-        for p in [params.path] if isinstance(params.path, str) else params.path:
-            path = resolve_path(p)
-            rid, desc, sq = read_fasta(path)
-            for k, d in enumerate(desc):
-                label = match_label(pattern, d)
-                if label is None:
-                    raise UserError(
-                        f"{path} record {k + 1} ({rid[k]}): header does not match label_pattern "
-                        f"{params.label_pattern!r}"
-                    )
-                raw_labels.append(label)
-            ids += [f"{path.name}:{r}" for r in rid]
-            descriptions += desc
-            seqs += sq
-            where_of += [(path, k + 1) for k in range(len(sq))]
-            paths.append(path)
-        classes = params.classes
-    else:
-        class_files = _class_files(params)
-        for cls, p in class_files.items():
-            path = resolve_path(p)
-            rid, desc, sq = read_fasta(path)
-            ids += [f"{path.name}:{r}" for r in rid]
-            descriptions += desc
-            seqs += sq
-            where_of += [(path, k + 1) for k in range(len(sq))]
-            raw_labels += [cls] * len(sq)
-            paths.append(path)
-        classes = list(class_files)
-        if params.generate_negatives is not None:
-            classes = ["negative", "positive"]
+    read = _read_labelled_by_header if params.path is not None else _read_one_file_per_class
+    records, classes = read(params)
+    ids, seqs, where_of = records.ids, records.seqs, records.where_of
+    raw_labels, paths = records.raw_labels, records.paths
 
     def where(i: int) -> str:
         if i >= len(where_of):  # a generated negative: name its positive
@@ -329,12 +357,7 @@ def load(params: FastaParams, seed: int) -> SequenceDataset:
         return f"{path} record {k} ({ids[i].split(':', 1)[1]})"
 
     enc = encode_batch(seqs, where)
-    if params.tss_index is not None:
-        tss = np.full(len(seqs), params.tss_index, dtype=np.int64)
-    elif params.parse_tss:
-        tss = np.array([parse_epd_tss(d) for d in descriptions], dtype=np.int64)
-    else:
-        tss = np.full(len(seqs), -1, dtype=np.int64)
+    tss = _tss_of(params, records.descriptions)
     n_pos = len(seqs)
     meta_negatives: dict | None = None
     if params.generate_negatives is not None:

@@ -63,14 +63,14 @@ class GenomicBenchmarksParams(CommonParams):
 
 def package_cache_path() -> Path:
     """The genomic-benchmarks package's own cache folder (``~/.genomic_benchmarks``)."""
-    from genomic_benchmarks.utils.paths import CACHE_PATH
+    from genomic_benchmarks.utils.paths import CACHE_PATH  # noqa: PLC0415  (deferred: ~0.8 s, only when a GB dataset is read)
 
     return Path(CACHE_PATH)
 
 
 def known_datasets() -> list[str]:
     """Dataset names the package can download (read offline from its own table)."""
-    from genomic_benchmarks.data_check import list_datasets
+    from genomic_benchmarks.data_check import list_datasets  # noqa: PLC0415  (deferred: ~0.8 s, only when a GB dataset is read)
 
     return sorted(list_datasets())
 
@@ -97,7 +97,7 @@ def check_reachable(hosts: tuple[str, ...], timeout: float = 5.0) -> None:
 def download(name: str, cache: Path) -> Path:
     """Download ``name`` with the package into ``cache``; any failure is one-line UserError."""
     check_reachable(DOWNLOAD_HOSTS)
-    from genomic_benchmarks.loc2seq import download_dataset
+    from genomic_benchmarks.loc2seq import download_dataset  # noqa: PLC0415  (deferred: ~0.8 s, only when a GB dataset is read)
 
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(60)  # the package's urllib calls have no timeout of their own
@@ -130,7 +130,7 @@ def locate(params: GenomicBenchmarksParams) -> Path:
             f"genomic_benchmarks: no {name}/train and {name}/test folders under {root} "
             f"(expected {root}/{name}/{{train,test}}/<class>/*.txt)"
         )
-    from genomic_benchmarks.data_check import is_downloaded
+    from genomic_benchmarks.data_check import is_downloaded  # noqa: PLC0415  (deferred: ~0.8 s, only when a GB dataset is read)
 
     cache = package_cache_path()
     if is_downloaded(name, cache_path=cache) and has_layout(cache / name):

@@ -1,5 +1,8 @@
 """Command line: ``python -m harness {run,validate,list,ui,tune,report,bench}``.
 
+Commands import their layer inside the function: torch, MLflow and Optuna take seconds to load, and
+``--help``, ``validate`` and ``list`` need none of them.
+
 Exit codes: 0 success, 2 bad input (one line, no traceback), 1 internal error.
 """
 
@@ -8,20 +11,24 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 import traceback
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from harness.config.load import load_study
+from harness.config.tune import apply_overrides
 from harness.core.errors import UserError
+from harness.core.registry import ADAPTERS, MODELS, load_plugins
 
 out = Console()
 err_console = Console(stderr=True)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness.config.load import load_study
-    from harness.run.runner import models_for
+    from harness.run.runner import models_for  # noqa: PLC0415 (heavy, see docstring)
 
     study = load_study(args.study)
     n = len(study.seeds) * sum(len(models_for(study, d)) for d in study.datasets)
@@ -33,9 +40,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.config.load import load_study
-    from harness.run.console import print_summary
-    from harness.run.runner import run_study
+    from harness.run.console import print_summary  # noqa: PLC0415 (heavy, see docstring)
+    from harness.run.runner import run_study  # noqa: PLC0415 (heavy, see docstring)
 
     if args.jobs < 1:
         raise UserError(f"--jobs: must be at least 1 (got {args.jobs})")
@@ -50,9 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from harness.config.load import load_study
-    from harness.config.tune import apply_overrides
-    from harness.tune.search import run_tune
+    from harness.tune.main import run_tune  # noqa: PLC0415 (heavy, see docstring)
 
     def say(text: str) -> None:
         out.print(text, soft_wrap=True)  # paths and run ids stay whole for copy-paste
@@ -102,7 +106,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from harness.core.registry import ADAPTERS, MODELS, load_plugins
 
     load_plugins()
     for title, table in (("Adapters", ADAPTERS), ("Models", MODELS)):
@@ -122,7 +125,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from harness.run.tracking import resolve_uri
+    from harness.run.tracking import resolve_uri  # noqa: PLC0415 (heavy, see docstring)
 
     uri = resolve_uri(args.tracking_uri)
     out.print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port} (Ctrl-C to stop)")
@@ -142,43 +145,42 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import tempfile
-    from pathlib import Path
+    """Rebuild a study's report from its parent run's ``analysis/`` artifacts alone.
 
-    from harness.report.render import write_report
-    from harness.run.tracking import Tracker, load_results, resolve_uri
+    Nothing is recomputed and no run results or data are loaded: the page is rendered from the
+    saved Analysis, so it equals the one the run wrote.
+    """
+    # heavy (mlflow, pandas, matplotlib, jinja2), deferred so that `validate` and `list` start fast
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415 (heavy, see docstring)
 
+    from harness.analysis.bundle import Analysis  # noqa: PLC0415 (heavy, see docstring)
+    from harness.report.render import write_report  # noqa: PLC0415 (heavy, see docstring)
+    from harness.run.tracking import resolve_uri  # noqa: PLC0415 (heavy, see docstring)
+
+    uri = resolve_uri(args.tracking_uri)
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        client.get_run(args.run_id)
+    except Exception:  # any store error means the same to the user: no such run there
+        raise UserError(f"no MLflow run {args.run_id!r} in {uri}") from None
+    if not client.list_artifacts(args.run_id, "analysis"):
+        raise UserError(
+            f"run {args.run_id} has no analysis/ artifacts to rebuild a report from: give the "
+            "parent run id `harness run` printed (child runs and studies run before the "
+            "analysis stage have none)"
+        )
     with tempfile.TemporaryDirectory() as tmp:
-        study, results, records = load_results(args.tracking_uri, args.run_id, Path(tmp))
-        if not results:
-            raise UserError(f"run {args.run_id}: no finished child runs to report on")
-        out_dir = Path(
-            args.out or Path(study.get("report", {}).get("out_dir", "reports")) / study["name"]
-        )
-        paths = write_report(
-            study["name"],
-            results,
-            records,
-            out_dir,
-            study.get("reference", "attention"),
-            meta={
-                "claims": args.claims or study.get("report", {}).get("claims", False),
-                "parent_run_id": args.run_id,
-                "tracking_uri": resolve_uri(args.tracking_uri),
-            },
-        )
-    tracker = Tracker(
-        args.tracking_uri, study.get("tracking", {}).get("experiment") or study["name"]
-    )
-    tracker.log_dir(args.run_id, out_dir, "report")
+        analysis = Analysis.load(Path(client.download_artifacts(args.run_id, "analysis", tmp)))
+    out_dir = Path(args.out) if args.out else Path("reports") / analysis.meta.study
+    paths = write_report(analysis, out_dir)
+    client.log_artifacts(args.run_id, str(out_dir), "report")
     out.print(f"report: {paths['html']} (also logged to run {args.run_id})")
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
-    from harness.bench.speed import bench
+    from harness.bench.speed import bench  # noqa: PLC0415 (heavy, see docstring)
 
     frame = bench(
         args.models, args.lengths, args.batch_size, args.repeats, args.device, args.threads
@@ -229,11 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=5000)
     p.set_defaults(func=cmd_ui)
 
-    p = sub.add_parser("report", help="(re)build the report of a finished study run")
+    p = sub.add_parser(
+        "report", help="rebuild the report of a finished study run from its logged analysis"
+    )
     p.add_argument("run_id", help="parent MLflow run id printed by `run`")
-    p.add_argument("--tracking-uri")
+    p.add_argument(
+        "--tracking-uri", help="store of the run (default: $MLFLOW_TRACKING_URI or mlruns/)"
+    )
     p.add_argument("--out", help="output folder (default reports/<study>)")
-    p.add_argument("--claims", action="store_true", help="include the seeds' claims section")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("bench", help="time inference and peak memory of models by length")

@@ -1,12 +1,15 @@
-"""Phase 1 of the sparse-attention seed: one multi-head self-attention layer over the sequence."""
+"""Phase 1 of the sparse-attention seed (a seed reproduction): one multi-head self-attention layer
+over the sequence, computed with ``scaled_dot_product_attention``."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
 from pydantic import Field
 from torch import nn
+from torch.nn import functional as F
 
 from harness.core.dataset import DatasetInfo, SplitView
 from harness.core.model import FitContext, SequenceModel
@@ -28,9 +31,15 @@ class AttentionParams(Params):
 class AttentionModel(SequenceModel):
     """Full self-attention baseline (seed Phase 1): embedding, 4-head attention, mean pool, MLP.
 
+    A seed reproduction, kept for the seed's claims: one attention layer with no feed-forward,
+    no residual and mean pooling composes base counts rather than reading motifs (the
+    ``transformer`` model is the competent full-attention reference).
+
     Architecture: ``Embedding(6, d)`` (PAD embedding fixed at zero) [+ sinusoidal positions] ->
-    ``nn.MultiheadAttention(d, heads)`` -> mean over non-PAD positions -> ``d -> 16 -> out``.
-    With ``positional=False`` and defaults this is the seed's 4,961-parameter model.
+    4-head self-attention (the parameters of ``nn.MultiheadAttention(d, heads)``, computed by
+    ``scaled_dot_product_attention``; equal to the module's own forward to float rounding) ->
+    mean over non-PAD positions -> ``d -> 16 -> out``. With ``positional=False`` and defaults
+    this is the seed's 4,961-parameter model.
 
     Changes from the seed: the output is a logit (binary) or an unconstrained value (regression)
     instead of a sigmoid, so the trainer's BCE-with-logits / MSE apply; PAD keys are masked out of
@@ -61,17 +70,28 @@ class AttentionModel(SequenceModel):
         self, embedded: torch.Tensor, tokens: torch.Tensor, need_weights: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Self-attention over ``(B, L, d)`` embeddings -> outputs ``(B, L, d)`` and weights
-        ``(B, heads, L_query, L_key)`` (``None`` unless ``need_weights``)."""
+        ``(B, heads, L_query, L_key)`` (``None`` unless ``need_weights``).
+
+        Computed by ``scaled_dot_product_attention`` with the parameters of ``self.attention`` (an
+        ``nn.MultiheadAttention``, kept so state dicts stay loadable); a key mask is passed only
+        when the batch holds padding, so unpadded batches take SDPA's unmasked fast path.
+        """
         positions = torch.arange(tokens.shape[1], device=tokens.device)
         h = embedded + self.positional(positions)
-        out, weights = self.attention(
-            h,
-            h,
-            h,
-            key_padding_mask=self._pad_mask(tokens),
-            need_weights=need_weights,
-            average_attn_weights=False,
-        )
+        mha = self.attention
+        qkv = F.linear(h, mha.in_proj_weight, mha.in_proj_bias)
+        # (B, L, 3d) -> three (B, heads, L, d / heads)
+        q, k, v = qkv.unflatten(-1, (3, mha.num_heads, -1)).permute(2, 0, 3, 1, 4)
+        pad = self._pad_mask(tokens)
+        mask = ~pad[:, None, None, :] if bool(pad.any()) else None
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = mha.out_proj(out.transpose(1, 2).flatten(2))
+        weights = None
+        if need_weights:
+            scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            weights = torch.softmax(scores, dim=-1)
         return out, weights
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:

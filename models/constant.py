@@ -36,6 +36,8 @@ class ConstantModel(FittedModel):
     :func:`harness.core.metrics.constant_scores`, the same reference the reports use.
     """
 
+    role = "baseline"  # the floor: a model that does not beat it learned nothing
+
     def __init__(self, params: ConstantParams, info: DatasetInfo) -> None:
         super().__init__(info)
         self.params = params

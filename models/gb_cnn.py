@@ -40,6 +40,11 @@ class GBCNN(SequenceModel):
     Importance: gradient saliency (norm of d output / d embedding per position).
     """
 
+    # A baseline, not the study's reference: a fixed published architecture every new model is
+    # expected to beat; the reference others are compared against (retention) is the model a
+    # paper's variants derive from, e.g. full attention for the sparse variants.
+    role = "baseline"
+
     def __init__(self, params: GBCNNParams, info: DatasetInfo) -> None:
         super().__init__(info)
         self.params = params

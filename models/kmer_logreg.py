@@ -97,6 +97,8 @@ class KmerLogReg(FittedModel):
     (multiclass: the L2 norm over classes).
     """
 
+    role = "baseline"  # the classical model a deep model must beat to earn its cost
+
     def __init__(self, params: KmerLogRegParams, info: DatasetInfo) -> None:
         super().__init__(info)
         self.params = params

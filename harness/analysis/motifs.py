@@ -267,7 +267,8 @@ def motif_recovery(
 # ---------------------------------------------------------------------------- JASPAR motifs
 @functools.lru_cache(maxsize=4)
 def _jaspar_db(release: str):
-    from pyjaspar import jaspardb
+    # deferred: pyjaspar opens its bundled SQLite database; only JASPAR scans need it
+    from pyjaspar import jaspardb  # noqa: PLC0415
 
     return jaspardb(release=release)
 
@@ -299,7 +300,7 @@ def _key(motif: Any) -> tuple[str, str]:
 
 def pssm_of(motif: Any) -> Any:
     """Log-odds PSSM with JASPAR-style pseudocounts (Biopython) against a uniform background."""
-    from Bio.motifs import jaspar
+    from Bio.motifs import jaspar  # noqa: PLC0415  (heavy Biopython, only for JASPAR scans)
 
     key = _key(motif)
     if key not in _PSSMS:
@@ -344,7 +345,7 @@ def information_content(motif: Any) -> float:
 
     Computed with numpy from the counts (not a full PSSM) so ranking ~900 motifs stays fast.
     """
-    from Bio.motifs import jaspar
+    from Bio.motifs import jaspar  # noqa: PLC0415  (heavy Biopython, only for JASPAR scans)
 
     pseudo = jaspar.calculate_pseudocounts(motif)
     counts = np.array([np.asarray(motif.counts[b], dtype=np.float64) + pseudo[b] for b in "ACGT"])

@@ -1,5 +1,6 @@
 """Reading a study: YAML -> :class:`StudyConfig`, every parameter block checked against the
-registered adapter's or model's schema, and a ``tune`` section resolved, before any work starts."""
+registered adapter's or model's schema, a ``tune`` section resolved and a claims file validated,
+before any work starts. Also the study's roles: its reference model and its baselines."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from harness.config.claims import ClaimSet, RunSelector
 from harness.config.study import ModelSpec, StudyConfig, TrainConfig
 from harness.config.tune import validate_tune
 from harness.core.errors import UserError
 from harness.core.registry import Params, get_adapter, get_model, suggest
+
+# harness/config/load.py -> the checkout, where studies/claims/ lives (a fallback for claims paths)
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _loc(loc: tuple) -> str:
@@ -73,8 +78,16 @@ def validate_params(schema: type[Params], params: dict[str, Any], prefix: tuple)
         raise UserError(format_validation_error(err, schema, prefix)) from None
 
 
-def parse_study(data: Any, source: str = "study") -> StudyConfig:
-    """Validate a study mapping completely: structure, registry names and every params block."""
+def parse_study(data: Any, source: str = "study", base: str | Path | None = None) -> StudyConfig:
+    """Validate a study mapping completely: structure, registry names, every params block and
+    the claims file; the returned study names its reference and its claims file resolved.
+
+    Parameters
+    ----------
+    data : the study mapping (parsed YAML)
+    source : the study's name in error messages (its file path)
+    base : directory a relative ``claims`` path is looked up in first (the study file's)
+    """
     if not isinstance(data, dict):
         raise UserError(
             f"{source}: the study must be a mapping of keys (name, datasets, models, ...)"
@@ -84,24 +97,34 @@ def parse_study(data: Any, source: str = "study") -> StudyConfig:
     except ValidationError as err:
         raise UserError(f"{source}: {format_validation_error(err, StudyConfig)}") from None
     try:
-        for i, d in enumerate(study.datasets):
-            entry = get_adapter(d.adapter)
-            validate_params(entry.params, d.params, ("datasets", i, "params"))
-        for i, m in enumerate(study.models):
-            entry = get_model(m.name)
-            validate_params(entry.params, m.params, ("models", i, "params"))
-            merged = {**study.train.model_dump(), **m.train}
-            try:
-                TrainConfig.model_validate(merged)
-            except ValidationError as err:
-                raise UserError(
-                    format_validation_error(err, TrainConfig, ("models", i, "train"))
-                ) from None
-        if study.tune is not None:
-            validate_tune(study)
+        _validate_plugins(study)
+        claims = resolve_claims_path(study.claims, base) if study.claims else None
     except UserError as err:
         raise UserError(f"{source}: {err}") from None
-    return study
+    if claims is not None:
+        load_claims(claims)  # its own errors name the claims file and the key
+    return study.model_copy(
+        update={"reference": study_reference(study), "claims": _portable(claims)}
+    )
+
+
+def _validate_plugins(study: StudyConfig) -> None:
+    """Every adapter and model name registered, every params block valid, the tune plan too."""
+    for i, d in enumerate(study.datasets):
+        entry = get_adapter(d.adapter)
+        validate_params(entry.params, d.params, ("datasets", i, "params"))
+    for i, m in enumerate(study.models):
+        entry = get_model(m.name)
+        validate_params(entry.params, m.params, ("models", i, "params"))
+        merged = {**study.train.model_dump(), **m.train}
+        try:
+            TrainConfig.model_validate(merged)
+        except ValidationError as err:
+            raise UserError(
+                format_validation_error(err, TrainConfig, ("models", i, "train"))
+            ) from None
+    if study.tune is not None:
+        validate_tune(study)
 
 
 def load_study(path: str | Path) -> StudyConfig:
@@ -116,9 +139,139 @@ def load_study(path: str | Path) -> StudyConfig:
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise UserError(f"{where}: malformed YAML: {problem}") from None
-    return parse_study(data, str(path))
+    return parse_study(data, str(path), base=path.parent)
 
 
 def model_train_config(study: StudyConfig, spec: ModelSpec) -> TrainConfig:
     """The study's train settings with the model's own overrides applied."""
     return TrainConfig.model_validate({**study.train.model_dump(), **spec.train})
+
+
+# ------------------------------------------------------------------------------------- roles
+def model_role(name: str) -> str | None:
+    """The role a registered model's class declares (``"baseline"``, ``"reference"``) or None."""
+    return getattr(get_model(name).factory, "role", None)
+
+
+def study_reference(study: StudyConfig) -> str:
+    """The model label others are compared against: the study's ``reference``, else the first
+    model whose class declares role ``"reference"``, else the first model that is not a
+    baseline (a comparison against a constant predictor says little), else the first model."""
+    if study.reference is not None:
+        return study.reference
+    roles = [(m.key, model_role(m.name)) for m in study.models]
+    for wanted in ("reference", None):
+        for key, role in roles:
+            if role == wanted:
+                return key
+    return study.models[0].key
+
+
+def study_baselines(study: StudyConfig) -> list[str]:
+    """Model labels every model is judged against in the report: the study's ``baselines``,
+    else its models whose class declares role ``"baseline"`` (in study order)."""
+    if study.baselines is not None:
+        return list(study.baselines)
+    return [m.key for m in study.models if model_role(m.name) == "baseline"]
+
+
+# ------------------------------------------------------------------------------------ claims
+def resolve_claims_path(path: str | Path, base: str | Path | None = None) -> Path:
+    """A claims file path: absolute, else relative to ``base`` (the study file's directory),
+    the working directory or the repository, the first that exists."""
+    given = Path(path)
+    if given.is_absolute():
+        candidates = [given]
+    else:
+        roots = [Path(base)] if base is not None else []
+        candidates = [root / given for root in [*roots, Path.cwd(), REPO_ROOT]]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    tried = ", ".join(str(c) for c in dict.fromkeys(candidates))
+    raise UserError(f"claims: no such claims file {str(path)!r} (tried {tried})")
+
+
+def _portable(path: Path | None) -> str | None:
+    # Relative to the repository when inside it, so a logged study resolves on another checkout.
+    if path is None:
+        return None
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def load_claims(path: str | Path, base: str | Path | None = None) -> ClaimSet:
+    """Read and validate a claims file; every problem is a one-line :class:`UserError` naming
+    the file and the key (``<file>: claims[3] (id).runs[0].model: ...``)."""
+    resolved = resolve_claims_path(path, base)
+    try:
+        data = yaml.safe_load(resolved.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{resolved}:{mark.line + 1}" if mark else str(resolved)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UserError(f"{where}: malformed YAML: {problem}") from None
+    return parse_claims(data, str(resolved))
+
+
+def parse_claims(data: Any, source: str = "claims") -> ClaimSet:
+    """Validate a claims mapping: structure (:class:`ClaimSet`) and registry names."""
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: a claims file is a mapping with a `claims:` list")
+    try:
+        claim_set = ClaimSet.model_validate(data)
+    except ValidationError as err:
+        msg = format_validation_error(err, ClaimSet)
+        raise UserError(f"{source}: {_name_claim(msg, err, data)}") from None
+    for i, claim in enumerate(claim_set.claims):
+        selectors = {"runs": claim.runs, "reference": claim.reference or []}
+        try:
+            for field, alternatives in selectors.items():
+                for j, sel in enumerate(alternatives):
+                    _check_selector(sel, f"{field}[{j}]")
+            for j, dsel in enumerate(claim.dataset):
+                if dsel.adapter is not None:
+                    _registered(get_adapter, dsel.adapter, f"dataset[{j}].adapter")
+        except UserError as err:
+            raise UserError(f"{source}: claims[{i}] ({claim.id}).{err}") from None
+    return claim_set
+
+
+def _name_claim(msg: str, err: ValidationError, data: dict) -> str:
+    # `claims[3].runs: ...` -> `claims[3] (savings_5).runs: ...`: the id is what users search for
+    loc = err.errors()[0]["loc"]
+    claims = data.get("claims")
+    if len(loc) > 1 and loc[0] == "claims" and isinstance(loc[1], int) and isinstance(claims, list):
+        entry = claims[loc[1]] if loc[1] < len(claims) else None
+        if isinstance(entry, dict) and "id" in entry:
+            prefix = f"claims[{loc[1]}]"
+            return msg.replace(prefix, f"{prefix} ({entry['id']})", 1)
+    return msg
+
+
+def _check_selector(sel: RunSelector, where: str) -> None:
+    """A run selector names a registered model, and only params that model has."""
+    if sel.model is None:
+        return
+    entry = _registered(get_model, sel.model, f"{where}.model")
+    valid = sorted(entry.params.model_fields)
+    for key in sel.params:
+        if key not in valid:
+            raise UserError(
+                f"{where}.params.{key}: not a parameter of {sel.model}{suggest(key, valid)} "
+                f"(valid: {', '.join(valid)})"
+            )
+
+
+def _registered(get: Any, name: str, where: str) -> Any:
+    try:
+        return get(name)
+    except UserError as err:
+        raise UserError(f"{where}: {err}") from None
+
+
+def study_claims(study: StudyConfig) -> ClaimSet | None:
+    """The study's validated claims, or None when it names no claims file."""
+    return load_claims(study.claims) if study.claims else None

@@ -32,7 +32,18 @@ class TrainConfig(Strict):
     monitor: str = Field(
         "loss", description="validation metric for early stopping and checkpoint selection"
     )
-    device: str = Field("cpu", description="torch device: cpu, cuda, cuda:0, ...")
+    device: str = Field(
+        "cpu", description="torch device: cpu, cuda, cuda:0, ...; auto = cuda (bf16) if present"
+    )
+    schedule: Literal["none", "warmup_cosine"] = Field(
+        "none", description="learning rate: none = fixed, or linear warmup then cosine decay to 0"
+    )
+    warmup_fraction: float = Field(
+        0.05, ge=0, lt=1, description="share of all optimizer steps spent warming up (cosine)"
+    )
+    reverse_complement: bool = Field(
+        False, description="augment: each training sequence reverse-complemented with p = 0.5"
+    )
 
 
 class TrackingConfig(Strict):
@@ -57,8 +68,18 @@ class EvaluationConfig(Strict):
 
 class ReportConfig(Strict):
     enabled: bool = Field(True, description="write the HTML/Markdown report at the end of run")
-    claims: bool = Field(False, description="add the seeds' claims section")
     out_dir: str = Field("reports", description="reports are written to <out_dir>/<study name>/")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _claims_moved(cls, data: Any) -> Any:
+        # `report.claims: true` predates claims files: say where the setting went
+        if isinstance(data, dict) and "claims" in data:
+            raise ValueError(
+                "report.claims was replaced by a top-level `claims: <file>` naming a claims "
+                "file, e.g. `claims: studies/claims/seed_claims.yaml`"
+            )
+        return data
 
 
 class ObjectiveConfig(Strict):
@@ -146,7 +167,22 @@ class StudyConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
-    reference: str = Field("attention", description="model label others are compared against")
+    reference: str | None = Field(
+        None,
+        description="model label others are compared against; default (resolved when the study "
+        "is loaded): the first model whose class declares role 'reference', else the first "
+        "model that is not a baseline, else the first model",
+    )
+    baselines: list[str] | None = Field(
+        None,
+        description="model labels every model must beat (report); default: the study's models "
+        "whose class declares role 'baseline'",
+    )
+    claims: str | None = Field(
+        None,
+        description="claims file to measure and judge (harness.config.claims), relative to the "
+        "study file, the working directory or the repository; default none",
+    )
     datasets: list[DatasetSpec] = Field(min_length=1)
     models: list[ModelSpec] = Field(min_length=1)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -173,10 +209,17 @@ class StudyConfig(Strict):
                 raise ValueError(f"{what}: {dupes[0]!r} appears twice; give each a distinct label")
         labels = [m.key for m in self.models]
         for i, d in enumerate(self.datasets):
-            for name in d.models or []:
-                if name not in labels:
-                    raise ValueError(
-                        f"datasets[{i}].models: {name!r} is not a model label of this study "
-                        f"(valid: {', '.join(labels)}){suggest(name, labels)}"
-                    )
+            _check_labels(f"datasets[{i}].models", d.models or [], labels)
+        _check_labels("reference", [self.reference] if self.reference else [], labels)
+        _check_labels("baselines", self.baselines or [], labels)
         return self
+
+
+def _check_labels(where: str, names: list[str], labels: list[str]) -> None:
+    """Raise when one of ``names`` is not a model label of the study."""
+    for name in names:
+        if name not in labels:
+            raise ValueError(
+                f"{where}: {name!r} is not a model label of this study "
+                f"(valid: {', '.join(labels)}){suggest(name, labels)}"
+            )

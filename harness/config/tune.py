@@ -156,6 +156,10 @@ def check_objective(metric: str, direction: str | None) -> tuple[str, str]:
     return metric, direction
 
 
+SPACE_KINDS = ("float", "int", "categorical")
+SPACE_KEYS = (*SPACE_KINDS, "log", "step")
+
+
 def _field_kind(schema: type[BaseModel], name: str) -> type | None:
     """``int`` or ``float`` when the field is annotated exactly so (used to catch type slips)."""
     ann = schema.model_fields[name].annotation
@@ -168,9 +172,9 @@ def _number(value: Any, where: str) -> float | int:
     return value
 
 
-def parse_search_param(name: str, raw: Any, model_schema: type[BaseModel]) -> SearchParam:
-    """One ``space`` entry -> :class:`SearchParam`; every mistake names its key."""
-    where = f"tune.space.{name}"
+def _resolve_field(name: str, where: str, model_schema: type[BaseModel]) -> tuple[str, str]:
+    """``(target, field)`` of a space key: ``model.x`` / ``train.x``, or a bare name found in
+    exactly one of the model's Params and the (tunable) train settings."""
     model_fields = set(model_schema.model_fields)
     train_fields = set(TrainConfig.model_fields) - UNTUNABLE_TRAIN
     target, _, field_name = name.rpartition(".")
@@ -189,31 +193,40 @@ def parse_search_param(name: str, raw: Any, model_schema: type[BaseModel]) -> Se
         raise UserError(
             f"{where}: unknown parameter{suggest(field_name, valid)} (valid: {', '.join(valid)})"
         )
+    return target, field_name
+
+
+def _distribution_kind(raw: Any, where: str) -> str:
+    """The one of float / int / categorical that a space entry gives; unknown keys refused."""
     if not isinstance(raw, dict):
         raise UserError(f"{where}: expected a mapping like {{float: [low, high]}} (got {raw!r})")
-    kinds = [k for k in ("float", "int", "categorical") if k in raw]
-    unknown = sorted(set(raw) - {"float", "int", "categorical", "log", "step"})
+    unknown = sorted(set(raw) - set(SPACE_KEYS))
     if unknown:
-        hint = suggest(str(unknown[0]), ["float", "int", "categorical", "log", "step"])
-        raise UserError(
-            f"{where}.{unknown[0]}: unknown key{hint} (valid: float, int, categorical, log, step)"
-        )
+        hint = suggest(str(unknown[0]), list(SPACE_KEYS))
+        raise UserError(f"{where}.{unknown[0]}: unknown key{hint} (valid: {', '.join(SPACE_KEYS)})")
+    kinds = [k for k in SPACE_KINDS if k in raw]
     if len(kinds) != 1:
         raise UserError(f"{where}: give exactly one of float, int, categorical (got {kinds})")
-    kind = kinds[0]
-    log = raw.get("log", False)
-    step = raw.get("step")
-    if not isinstance(log, bool):
-        raise UserError(f"{where}.log: must be true or false (got {log!r})")
-    if kind == "categorical":
-        choices = raw["categorical"]
-        if not isinstance(choices, list) or not choices:
-            raise UserError(f"{where}.categorical: empty or not a list; give at least one value")
-        if any(c is not None and not isinstance(c, bool | int | float | str) for c in choices):
-            raise UserError(f"{where}.categorical: choices must be numbers, strings or booleans")
-        if log or step is not None:
-            raise UserError(f"{where}: log and step apply to float and int ranges only")
-        return SearchParam(name, target, field_name, kind, choices=tuple(choices))
+    return kinds[0]
+
+
+def _choices(raw: dict[str, Any], log: bool, where: str) -> tuple[Any, ...]:
+    """A categorical entry's values: a non-empty list of scalars, without ``log`` or ``step``."""
+    choices = raw["categorical"]
+    if not isinstance(choices, list) or not choices:
+        raise UserError(f"{where}.categorical: empty or not a list; give at least one value")
+    if any(c is not None and not isinstance(c, bool | int | float | str) for c in choices):
+        raise UserError(f"{where}.categorical: choices must be numbers, strings or booleans")
+    if log or raw.get("step") is not None:
+        raise UserError(f"{where}: log and step apply to float and int ranges only")
+    return tuple(choices)
+
+
+def _bounds(
+    raw: dict[str, Any], kind: str, log: bool, where: str
+) -> tuple[float | int, float | int]:
+    """``[low, high]`` of a float or int range: numbers (integers for int), low below high,
+    and positive when the scale is logarithmic."""
     bounds = raw[kind]
     if not isinstance(bounds, list) or len(bounds) != 2:
         raise UserError(f"{where}.{kind}: expected [low, high] (got {bounds!r})")
@@ -224,11 +237,39 @@ def parse_search_param(name: str, raw: Any, model_schema: type[BaseModel]) -> Se
         raise UserError(f"{where}.{kind}: empty range [{low}, {high}]; low must be below high")
     if log and low <= 0:
         raise UserError(f"{where}: log scale needs low > 0 (got {low})")
-    if step is not None:
-        if isinstance(step, bool) or not isinstance(step, int | float) or step <= 0:
-            raise UserError(f"{where}.step: must be a positive number (got {step!r})")
-        if log:
-            raise UserError(f"{where}: step and log cannot be combined")
+    return low, high
+
+
+def _step(step: Any, log: bool, where: str) -> float | int | None:
+    """A range's optional ``step``: a positive number, not combined with ``log``."""
+    if step is None:
+        return None
+    if isinstance(step, bool) or not isinstance(step, int | float) or step <= 0:
+        raise UserError(f"{where}.step: must be a positive number (got {step!r})")
+    if log:
+        raise UserError(f"{where}: step and log cannot be combined")
+    return step
+
+
+def parse_search_param(name: str, raw: Any, model_schema: type[BaseModel]) -> SearchParam:
+    """One ``space`` entry -> :class:`SearchParam`; every mistake names its key.
+
+    Raises
+    ------
+    UserError
+        One line starting ``tune.space.<name>``: an unknown or ambiguous parameter, a malformed
+        distribution, an empty range, or a float range for an integer parameter.
+    """
+    where = f"tune.space.{name}"
+    target, field_name = _resolve_field(name, where, model_schema)
+    kind = _distribution_kind(raw, where)
+    log = raw.get("log", False)
+    if not isinstance(log, bool):
+        raise UserError(f"{where}.log: must be true or false (got {log!r})")
+    if kind == "categorical":
+        return SearchParam(name, target, field_name, kind, choices=_choices(raw, log, where))
+    low, high = _bounds(raw, kind, log, where)
+    step = _step(raw.get("step"), log, where)
     schema = model_schema if target == "model" else TrainConfig
     if kind == "float" and _field_kind(schema, field_name) is int:
         raise UserError(f"{where}: {field_name} is an integer parameter; use {{int: [low, high]}}")

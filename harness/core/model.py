@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -45,6 +45,11 @@ class SequenceModel(nn.Module):
     for multiclass. The hooks below have working defaults.
     """
 
+    # What the model is to a study, read through the registry (never by name): "baseline", a
+    # bar every model should clear (constant, k-mer, the published CNN); "reference", what the
+    # others are compared against by default; None, a model under test.
+    role: ClassVar[str | None] = None
+
     def __init__(self, info: DatasetInfo) -> None:
         super().__init__()
         self.info = info
@@ -77,6 +82,12 @@ class SequenceModel(nn.Module):
     def evaluation_metrics(self, view: SplitView) -> dict[str, float]:
         """Model-specific figures on a held-out split after training (fidelity to a teacher,
         overlap with teacher-important positions, ...); logged as ``test_<name>``."""
+        return {}
+
+    def epoch_metrics(self, view: SplitView) -> dict[str, float]:
+        """Model-specific figures on the validation split after every epoch (e.g. a selector's
+        recall of planted motifs); logged per epoch as ``val_<name>``, never used for selection
+        unless named as ``train.monitor``."""
         return {}
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -113,6 +124,8 @@ class SequenceModel(nn.Module):
 
 class FittedModel(ABC):
     """A model fitted in closed form or by a library solver instead of the epoch loop."""
+
+    role: ClassVar[str | None] = None  # see SequenceModel.role
 
     def __init__(self, info: DatasetInfo) -> None:
         self.info = info

@@ -1,13 +1,16 @@
-"""The results table printed at the end of ``harness run``."""
+"""The results table printed at the end of ``harness run``, read from the study's Analysis."""
 
 from __future__ import annotations
 
+import math
+
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from harness.analysis.stats import summary_table
+from harness.analysis.bundle import Analysis
+from harness.analysis.headline import CEILING_ROW, CONSTANT_ROW
 from harness.config.study import StudyConfig
-from harness.core.metrics import PRIMARY
 from harness.run.runner import StudyOutcome
 
 SHOWN = {
@@ -18,62 +21,65 @@ SHOWN = {
 
 
 def _cell(mean: float, lo: float, hi: float) -> str:
-    if hi != hi:  # NaN: a single seed has no interval
+    """``mean ± half-width`` of the 95% CI; just the mean when a single seed gives no interval."""
+    if math.isnan(hi):
         return f"{mean:.4f}"
     return f"{mean:.4f} ± {(hi - lo) / 2:.4f}"
 
 
+def _dim(value: float) -> str:
+    return f"[dim]{value:.4f}[/dim]"
+
+
+def _dataset_table(analysis: Analysis, dataset: str, rows: pd.DataFrame) -> Table:
+    """Mean ± CI per model of ``dataset``, then the constant predictor and noise ceiling rows."""
+    task = analysis.meta.tasks[dataset]
+    metrics = SHOWN[task]
+    table = Table(
+        title=f"{dataset} — test metrics, mean ± 95% CI over seeds "
+        f"(primary: {analysis.meta.primary[dataset]})"
+    )
+    table.add_column("model", style="bold")
+    for m in metrics:
+        table.add_column(m, justify="right")
+    for model, mrows in rows.groupby("model", sort=False):
+        by_metric = {r.metric: r for r in mrows.itertuples()}
+        table.add_row(
+            str(model),
+            *[
+                _cell(by_metric[m].mean, by_metric[m].ci_lo, by_metric[m].ci_hi)
+                if m in by_metric
+                else "—"
+                for m in metrics
+            ],
+        )
+    # The constant predictor's score on every metric, from the first model's test splits
+    # (every model of a dataset is scored against the same constant predictor).
+    first = {r.metric: r for r in rows.itertuples()}
+    table.add_row(
+        f"[dim]{CONSTANT_ROW}[/dim]",
+        *[_dim(first[m].baseline_mean) if m in first else "—" for m in metrics],
+    )
+    ceiling = analysis.noise_ceilings.get(dataset, {})
+    if ceiling:
+        table.add_row(
+            f"[dim]{CEILING_ROW}[/dim]",
+            *[_dim(ceiling[m]) if m in ceiling else "—" for m in metrics],
+        )
+    return table
+
+
 def print_summary(console: Console, study: StudyConfig, outcome: StudyOutcome) -> None:
     """Mean ± 95% CI half-width over seeds per dataset × model, the constant predictor, the noise
-    ceiling where known, the parent run id and how to open the UI."""
-    if outcome.results:
-        frame = summary_table(outcome.results)
-        for dataset, rows in frame.groupby("dataset", sort=False):
-            task = next(r.task for r in outcome.results if r.dataset == dataset)
-            metrics = SHOWN[task]
-            table = Table(
-                title=f"{dataset} — test metrics, mean ± 95% CI over seeds "
-                f"(primary: {PRIMARY[task]})"
-            )
-            table.add_column("model", style="bold")
-            for m in metrics:
-                table.add_column(m, justify="right")
-            for model, mrows in rows.groupby("model", sort=False):
-                by_metric = {r.metric: r for r in mrows.itertuples()}
-                table.add_row(
-                    model,
-                    *[
-                        _cell(by_metric[m].mean, by_metric[m].ci_lo, by_metric[m].ci_hi)
-                        if m in by_metric
-                        else "—"
-                        for m in metrics
-                    ],
-                )
-            first = {r.metric: r for r in rows.itertuples()}
-            table.add_row(
-                "[dim]constant predictor[/dim]",
-                *[
-                    f"[dim]{first[m].baseline_mean:.4f}[/dim]" if m in first else "—"
-                    for m in metrics
-                ],
-            )
-            ceilings = [
-                rec.meta.get("noise_ceiling", {})
-                for rec in outcome.records
-                if rec.dataset == dataset
-            ]
-            if any(ceilings):
-                table.add_row(
-                    "[dim]noise ceiling[/dim]",
-                    *[
-                        f"[dim]{sum(c.get(m, float('nan')) for c in ceilings) / len(ceilings):.4f}"
-                        "[/dim]"
-                        if m in ceilings[0]
-                        else "—"
-                        for m in metrics
-                    ],
-                )
-            console.print(table)
+    ceiling where known, the parent run id and how to open the UI.
+
+    Every number comes from ``outcome.analysis`` (the study's summary table and noise ceilings);
+    nothing is recomputed here.
+    """
+    analysis = outcome.analysis
+    if analysis is not None:
+        for dataset, rows in analysis.summary.groupby("dataset", sort=False):
+            console.print(_dataset_table(analysis, str(dataset), rows))
     for failure in outcome.failures:
         console.print(f"[red]FAILED[/red] {failure}")
     console.print(

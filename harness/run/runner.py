@@ -7,14 +7,15 @@ import multiprocessing
 import pickle
 import resource
 import sys
+import tempfile
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
 import torch
 import yaml
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -25,15 +26,18 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from harness.config.load import model_train_config
-from harness.config.study import DatasetSpec, ModelSpec, StudyConfig
+from harness.analysis.analyze import analyze
+from harness.analysis.bundle import Analysis
+from harness.config.load import study_baselines, study_claims, study_reference
+from harness.config.study import DatasetSpec, ModelSpec, StudyConfig, TrainConfig
 from harness.core.dataset import SequenceDataset
 from harness.core.errors import UserError
-from harness.core.registry import get_adapter, get_model
+from harness.core.model import FittedModel, SequenceModel
 from harness.core.results import DatasetRecord, RunResult
+from harness.report.render import write_report
 from harness.run.tracking import Tracker, flatten, log_dataset_record, log_result
 from harness.train.evaluate import evaluate
-from harness.train.fit import fit, set_seed
+from harness.train.unit import fit_unit, load_dataset
 
 console = Console(stderr=True)
 
@@ -49,23 +53,13 @@ class StudyOutcome:
     records: list[DatasetRecord] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     report_paths: dict[str, Path] = field(default_factory=dict)
+    analysis: Analysis | None = None  # the study's tables, computed once by finish_study
 
 
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (MiB): an upper bound for the last run."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 1024 / 1024 if sys.platform == "darwin" else rss / 1024
-
-
-def load_dataset(spec, seed: int) -> SequenceDataset:
-    entry = get_adapter(spec.adapter)
-    return entry.factory(entry.params.model_validate(spec.params), seed)
-
-
-def build_model(spec: ModelSpec, dataset: SequenceDataset):
-    entry = get_model(spec.name)
-    params = entry.params.model_validate(spec.params)
-    return entry.factory(params, dataset.info), params
 
 
 def train_one(
@@ -78,28 +72,28 @@ def train_one(
     run_id: str,
     progress: Progress | None = None,
 ) -> RunResult:
-    """Build, fit (train/val only), evaluate on test, and log one child run."""
-    cfg = model_train_config(study, spec)
-    set_seed(seed, cfg.threads)  # weights are initialised under the run's seed
-    model, params = build_model(spec, dataset)
-    tracker.log_params(
-        run_id,
-        {
-            "model": params.model_dump(),
-            "train": cfg.model_dump(),
-            "dataset": {
-                "name": dataset_key,
-                **{k: v for k, v in dataset.meta.items() if isinstance(v, int | float | str)},
+    """Fit one unit (train/val only), evaluate it on test, and log it as one child run."""
+
+    def log_setup(params: BaseModel, cfg: TrainConfig) -> None:
+        tracker.log_params(
+            run_id,
+            {
+                "model": params.model_dump(),
+                "train": cfg.model_dump(),
+                "dataset": {
+                    "name": dataset_key,
+                    **{k: v for k, v in dataset.meta.items() if isinstance(v, int | float | str)},
+                },
+                "seed": seed,
             },
-            "seed": seed,
-        },
-    )
-    fitted = fit(
-        model,
-        dataset.view("train"),
-        dataset.view("val"),
-        cfg,
+        )
+
+    model, params, cfg, fitted = fit_unit(
+        study,
+        spec,
+        dataset,
         seed,
+        on_start=log_setup,
         on_epoch=lambda epoch, metrics: tracker.log_metrics(run_id, metrics, step=epoch),
         progress=progress,
     )
@@ -141,7 +135,7 @@ def train_one(
     return result
 
 
-def save_model(tracker: Tracker, run_id: str, model) -> None:
+def save_model(tracker: Tracker, run_id: str, model: SequenceModel | FittedModel) -> None:
     """State dict (torch) or pickled estimator under the run's ``model/`` artifact folder."""
     if isinstance(model, torch.nn.Module):
         buf = io.BytesIO()
@@ -187,7 +181,12 @@ def run_unit(
     dspec = study.datasets[dataset_index]
     dataset = load_dataset(dspec, seed)
     record = DatasetRecord(
-        dspec.key, seed, dataset.task, dataset.view("test"), dataset.meta, dataset.length
+        dspec.key,
+        seed,
+        dataset.task,
+        dataset.view("test"),
+        {**dataset.meta, "adapter": dspec.adapter},  # claims select datasets by adapter
+        dataset.length,
     )
     log_dataset_record(tracker, parent, record)
     out = UnitOutcome(record)
@@ -318,45 +317,37 @@ def _run_parallel(
 
 
 def finish_study(study: StudyConfig, tracker: Tracker, outcome: StudyOutcome) -> None:
-    """Comparison tables and the report on the parent run.
+    """Analyse the study once and put the analysis, its tables and the report on the parent run.
 
-    With the report enabled its own summary and significance tables are logged (computed once);
-    otherwise they are computed here.
+    The parent run gets ``analysis/`` (the :class:`Analysis` folder ``harness report`` rebuilds
+    the page from), ``tables/summary.csv`` and ``tables/comparisons.csv``, one ``mean.<dataset>.
+    <model>.<metric>`` metric per summary row and, when the report is enabled, ``report/``.
     """
-    from harness.analysis.stats import compare, summary_table
-
     if not outcome.results:
         return
-    if study.report.enabled:
-        from harness.report.render import write_report
-
-        out_dir = Path(study.report.out_dir) / study.name
-        outcome.report_paths = write_report(
-            study.name,
-            outcome.results,
-            outcome.records,
-            out_dir,
-            study.reference,
-            meta={
-                "claims": study.report.claims,
-                "parent_run_id": outcome.parent_run_id,
-                "tracking_uri": tracker.uri,
-            },
-        )
-        tracker.log_dir(outcome.parent_run_id, out_dir, "report")
-        summary = pd.read_csv(outcome.report_paths["summary"])
-        files: dict[str, bytes | str] = {
-            name: outcome.report_paths[key].read_text()
-            for name, key in (("summary.csv", "summary"), ("comparisons.csv", "comparisons"))
-        }
-    else:
-        summary = summary_table(outcome.results)
-        files = {"summary.csv": summary.to_csv(index=False)}
-        try:
-            files["comparisons.csv"] = compare(outcome.results, study.reference).to_csv(index=False)
-        except UserError as err:
-            console.print(f"[yellow]no significance tests:[/yellow] {err}")
+    analysis = analyze(
+        outcome.results,
+        outcome.records,
+        reference=study_reference(study),
+        baselines=study_baselines(study),
+        claims=study_claims(study),
+        study=study.name,
+        facts={"parent_run_id": outcome.parent_run_id, "tracking_uri": tracker.uri},
+    )
+    outcome.analysis = analysis
+    if "comparisons" in analysis.notes:
+        console.print(f"[yellow]no significance tests:[/yellow] {analysis.notes['comparisons']}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tracker.log_dir(outcome.parent_run_id, analysis.save(Path(tmp)), "analysis")
+    tables = {"summary.csv": analysis.summary, "comparisons.csv": analysis.comparisons}
+    files: dict[str, bytes | str] = {name: t.to_csv(index=False) for name, t in tables.items()}
     tracker.log_files(outcome.parent_run_id, files, "tables")
-    for row in summary.itertuples():
-        key = f"{row.dataset}.{row.model}.{row.metric}"
-        tracker.log_metrics(outcome.parent_run_id, {f"mean.{key}": row.mean})
+    if study.report.enabled:
+        out_dir = Path(study.report.out_dir) / study.name
+        outcome.report_paths = write_report(analysis, out_dir)
+        tracker.log_dir(outcome.parent_run_id, out_dir, "report")
+    means = {
+        f"mean.{row.dataset}.{row.model}.{row.metric}": row.mean
+        for row in analysis.summary.itertuples()
+    }
+    tracker.log_metrics(outcome.parent_run_id, means)

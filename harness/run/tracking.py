@@ -12,8 +12,6 @@ import platform
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -112,18 +110,6 @@ class Tracker:
             self.client.set_tag(run_id, "state", "COMPLETE")
             self.client.set_terminated(run_id, "FINISHED")
 
-    @contextmanager
-    def run(self, name: str, tags: dict[str, str], parent: str | None = None) -> Iterator[str]:
-        """A run that is FAILED with the exception's message if the body raises."""
-        run_id = self.start_run(name, tags, parent)
-        try:
-            yield run_id
-        except BaseException as err:
-            self.finish(run_id, error=f"{type(err).__name__}: {err}")
-            raise
-        else:
-            self.finish(run_id)
-
     # values -------------------------------------------------------------------------------
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         flat = flatten("", params)
@@ -215,121 +201,3 @@ def log_dataset_record(tracker: Tracker, parent: str, record: DatasetRecord) -> 
         {f"{stem}.npz": npz_bytes(**arrays), f"{stem}.json": json.dumps(info, default=str)},
         "datasets",
     )
-
-
-def _params_of(run, prefix: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in run.data.params.items():
-        if key.startswith(prefix):
-            try:
-                out[key[len(prefix) :]] = json.loads(value)
-            except json.JSONDecodeError:
-                out[key[len(prefix) :]] = {"True": True, "False": False, "None": None}.get(
-                    value, value
-                )
-    return out
-
-
-def load_results(
-    uri: str | None, parent_run_id: str, workdir: Path
-) -> tuple[dict[str, Any], list[RunResult], list[DatasetRecord]]:
-    """Rebuild a study's results from its MLflow parent run (for ``harness report RUN_ID``).
-
-    Returns
-    -------
-    study : the resolved study mapping (from the parent's ``study.yaml``)
-    results : one RunResult per FINISHED child run
-    records : the logged test split of each (dataset, seed)
-    """
-    import yaml
-
-    from harness.core.dataset import SplitView
-
-    client = MlflowClient(tracking_uri=resolve_uri(uri))
-    try:
-        parent = client.get_run(parent_run_id)
-    except Exception:
-        raise UserError(f"no MLflow run {parent_run_id!r} in {resolve_uri(uri)}") from None
-    study = yaml.safe_load(
-        Path(client.download_artifacts(parent_run_id, "study.yaml", str(workdir))).read_text()
-    )
-    records = []
-    data_dir = Path(client.download_artifacts(parent_run_id, "datasets", str(workdir)))
-    for info_path in sorted(data_dir.glob("*.json")):
-        info = json.loads(info_path.read_text())
-        arrays = np.load(info_path.with_suffix(".npz"), allow_pickle=False)
-        test = SplitView(
-            arrays["tokens"],
-            arrays["labels"],
-            arrays["ids"],
-            {k[4:]: arrays[k] for k in arrays.files if k.startswith("ann_")},
-        )
-        records.append(
-            DatasetRecord(
-                info["dataset"], info["seed"], info["task"], test, info["meta"], info["length"]
-            )
-        )
-    runs = client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = "
-        "'FINISHED'",
-        max_results=10000,
-    )
-    results = []
-    for run in runs:
-        rid, tags, metrics = run.info.run_id, run.data.tags, run.data.metrics
-        run_dir = workdir / rid
-        preds = pd.read_csv(client.download_artifacts(rid, "predictions.csv", str(run_dir)))
-        score_cols = [c for c in preds.columns if c.startswith("y_score")]
-        y_score = (
-            preds[score_cols[0]].to_numpy()
-            if len(score_cols) == 1
-            else (preds[score_cols].to_numpy())
-        )
-        names = {a.path for a in client.list_artifacts(rid)}
-        importance = None
-        if "importance.npz" in names:
-            importance = np.load(client.download_artifacts(rid, "importance.npz", str(run_dir)))[
-                "importance"
-            ]
-        ablation = {}
-        if "ablation.npz" in names:
-            loaded = np.load(client.download_artifacts(rid, "ablation.npz", str(run_dir)))
-            ablation = {k: loaded[k] for k in loaded.files}
-        curves = json.loads(
-            Path(client.download_artifacts(rid, "curves.json", str(run_dir))).read_text()
-        )
-        compute_keys = (
-            "n_params",
-            "macs_per_seq",
-            "train_seconds",
-            "seconds_per_epoch",
-            "epochs_run",
-            "best_epoch",
-            "peak_rss_mb",
-        )
-        test_keys = {k[5:] for k in metrics if k.startswith("test_")}
-        base_keys = {k[14:] for k in metrics if k.startswith("baseline_test_")}
-        results.append(
-            RunResult(
-                dataset=tags["dataset"],
-                model=tags["model"],
-                model_name=tags["model_name"],
-                seed=int(tags["seed"]),
-                task=tags["task"],
-                metrics={k: metrics[f"test_{k}"] for k in test_keys & base_keys},
-                baseline_metrics={k: metrics[f"baseline_test_{k}"] for k in base_keys},
-                y_true=preds["y_true"].to_numpy(),
-                y_score=y_score,
-                ids=preds["example_id"].astype(str).to_numpy(),
-                importance=importance,
-                ablation=ablation,
-                curves=curves,
-                compute={k: metrics[k] for k in compute_keys if k in metrics},
-                extra={k: metrics[f"test_{k}"] for k in test_keys - base_keys},
-                params=_params_of(run, "model."),
-                run_id=rid,
-            )
-        )
-    results.sort(key=lambda r: (r.dataset, r.model, r.seed))
-    return study, results, records

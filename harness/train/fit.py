@@ -7,6 +7,7 @@ reaches this module.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from harness.config.study import TrainConfig
-from harness.core.dataset import SplitView
+from harness.core.dataset import PAD_TOKEN, SplitView
 from harness.core.errors import UserError
 from harness.core.metrics import LOWER_IS_BETTER, compute_metrics, is_better
 from harness.core.model import (
@@ -27,8 +28,11 @@ from harness.core.model import (
     predict,
     task_loss,
 )
+from harness.train.device import autocast, resolve_device
 
 EpochCallback = Callable[[int, dict[str, float]], None]
+# token -> its complement: A<->T, C<->G; N and PAD map to themselves
+COMPLEMENT = torch.tensor([3, 2, 1, 0, 4, PAD_TOKEN])
 
 
 @dataclass
@@ -57,7 +61,7 @@ def set_seed(seed: int, threads: int) -> torch.Generator:
 
 
 def _evaluate(model: SequenceModel, view: SplitView, cfg: TrainConfig) -> dict[str, float]:
-    scores = predict(model, view.tokens, max(cfg.batch_size, 256), cfg.device)
+    scores = predict(model, view.tokens, max(cfg.batch_size, 256), resolve_device(cfg.device))
     task = model.info.task
     targets = torch.as_tensor(view.labels)
     if task == "binary":
@@ -69,6 +73,147 @@ def _evaluate(model: SequenceModel, view: SplitView, cfg: TrainConfig) -> dict[s
     else:
         loss = float(np.mean((scores - view.labels) ** 2))
     return {"loss": loss, **compute_metrics(task, view.labels, scores)}
+
+
+def _fit_closed_form(
+    model: FittedModel,
+    train: SplitView,
+    val: SplitView,
+    cfg: TrainConfig,
+    start: float,
+    on_epoch: EpochCallback | None,
+) -> FitResult:
+    """A ``fit``-once baseline, reported as a single epoch so its curves look like the others."""
+    metrics = {f"val_{k}": v for k, v in model.fit(train, val).items()}
+    result = FitResult(curves={k: [v] for k, v in metrics.items()}, best_epoch=1, epochs_run=1)
+    result.best_value = metrics.get(f"val_{cfg.monitor}", float("nan"))
+    result.train_seconds = time.perf_counter() - start
+    if on_epoch:
+        on_epoch(1, metrics)
+    return result
+
+
+def _make_optimizer(model: SequenceModel, cfg: TrainConfig) -> torch.optim.Optimizer:
+    opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return opt_cls(model.param_groups(cfg.lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """Learning-rate factor at optimizer ``step`` (0-based): linear warmup over ``warmup`` steps
+    to 1, then cosine decay to 0 at ``total`` steps."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(total - warmup, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def _make_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig, n_train: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """A per-batch schedule over ``cfg.epochs`` epochs, or None for a constant rate.
+
+    The schedule spans the maximum number of epochs; early stopping may end training before the
+    decay does, as with any fixed-horizon schedule.
+    """
+    if cfg.schedule == "none":
+        return None
+    total = cfg.epochs * math.ceil(n_train / cfg.batch_size)
+    warmup = max(1, round(cfg.warmup_fraction * total))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: warmup_cosine(step, total, warmup)
+    )
+
+
+def reverse_complement_batch(tokens: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """Reverse-complement the rows of ``tokens`` where ``flip`` is true.
+
+    Parameters
+    ----------
+    tokens : int64 (batch, L) over A=0 C=1 G=2 T=3 N=4 PAD=5, right-padded
+    flip : bool (batch,)
+
+    Returns
+    -------
+    int64 (batch, L): a flipped row is its valid prefix reversed and complemented (A<->T, C<->G,
+    N stays N), PAD kept on the right, so padding never moves to the front.
+    """
+    length = tokens.shape[1]
+    valid = (tokens != PAD_TOKEN).sum(dim=1, keepdim=True)  # (batch, 1)
+    pos = torch.arange(length, device=tokens.device).expand_as(tokens)
+    source = torch.where(pos < valid, valid - 1 - pos, pos)  # mirror the valid prefix only
+    rc = COMPLEMENT.to(tokens.device)[tokens.gather(1, source)]
+    return torch.where(flip.unsqueeze(1), rc, tokens)
+
+
+@dataclass
+class _Loop:
+    """What one training run keeps across epochs besides the model."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    gen: torch.Generator  # batch order
+    aug_gen: torch.Generator  # augmentation draws: separate, so turning it on leaves order alone
+    device: str
+
+
+def _train_epoch(
+    model: SequenceModel,
+    loop: _Loop,
+    tokens: torch.Tensor,
+    targets: torch.Tensor,
+    cfg: TrainConfig,
+) -> dict[str, float]:
+    """One pass over the shuffled training set; returns ``train_<loss>`` averaged per example.
+
+    ``loop.gen`` draws exactly one permutation per call, so seeded runs see the same batches.
+    """
+    task = model.info.task
+    model.train()
+    sums: dict[str, float] = {}
+    n_seen = 0
+    for idx in torch.randperm(len(tokens), generator=loop.gen).split(cfg.batch_size):
+        x, y = tokens[idx], targets[idx]
+        if cfg.reverse_complement:
+            x = reverse_complement_batch(x, torch.rand(len(x), generator=loop.aug_gen) < 0.5)
+        x, y = x.to(loop.device), y.to(loop.device)
+        with autocast(loop.device):
+            outputs = model(x)
+            losses = {"loss": task_loss(task, outputs.float(), y)}
+            extras = model.extra_loss(x, outputs, y)
+        total = losses["loss"] + sum(extras.values(), torch.zeros((), device=loop.device))
+        losses.update(extras)
+        loop.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if cfg.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        loop.optimizer.step()
+        if loop.scheduler is not None:
+            loop.scheduler.step()
+        for name, value in losses.items():
+            sums[name] = sums.get(name, 0.0) + value.item() * len(idx)
+        n_seen += len(idx)
+    return {f"train_{k}": v / n_seen for k, v in sums.items()}
+
+
+def _epoch_extras(model: SequenceModel, val: SplitView, loop: _Loop) -> dict[str, float]:
+    """The learning rate at the epoch's end and the model's own per-epoch validation figures
+    (e.g. a selector's recall of planted motifs), logged as ``val_<name>``."""
+    extras = {f"val_{k}": v for k, v in model.epoch_metrics(val).items()}
+    if loop.scheduler is not None:
+        extras["lr"] = loop.optimizer.param_groups[0]["lr"]
+    return extras
+
+
+def _monitored(metrics: dict[str, float], cfg: TrainConfig, task: str) -> float:
+    """The validation value that selects the epoch; a monitor the task lacks is a user error."""
+    key = f"val_{cfg.monitor}"
+    if key not in metrics:
+        valid = sorted(k[4:] for k in metrics if k.startswith("val_"))
+        raise UserError(
+            f"train.monitor: {cfg.monitor!r} is not a {task} validation metric "
+            f"(valid: {', '.join(valid)})"
+        )
+    return metrics[key]
 
 
 def fit(
@@ -88,65 +233,37 @@ def fit(
         ``val_*`` metrics; it may raise (e.g. ``optuna.TrialPruned``) to stop training.
     progress : a ``rich.progress.Progress`` to advance, or None.
     """
-    result = FitResult()
     start = time.perf_counter()
     if isinstance(model, FittedModel):
-        metrics = {f"val_{k}": v for k, v in model.fit(train, val).items()}
-        result.curves = {k: [v] for k, v in metrics.items()}
-        result.epochs_run, result.best_epoch = 1, 1
-        result.best_value = metrics.get(f"val_{cfg.monitor}", float("nan"))
-        result.train_seconds = time.perf_counter() - start
-        if on_epoch:
-            on_epoch(1, metrics)
-        return result
+        return _fit_closed_form(model, train, val, cfg, start, on_epoch)
 
+    result = FitResult()
     gen = set_seed(seed, cfg.threads)
-    model.to(cfg.device)
+    device = resolve_device(cfg.device)
+    model.to(device)
     result.prepare_metrics = model.prepare(
         train, val, FitContext(lambda m, tr, va: fit(m, tr, va, cfg, seed))
     )
-    opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    optimizer = opt_cls(model.param_groups(cfg.lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = _make_optimizer(model, cfg)
+    aug_gen = torch.Generator().manual_seed(seed + 1)
+    scheduler = _make_scheduler(optimizer, cfg, len(train))
+    loop = _Loop(optimizer, scheduler, gen, aug_gen, device)
     tokens = torch.as_tensor(train.tokens, dtype=torch.long)
     targets = torch.as_tensor(train.labels)
-    task = model.info.task
     best_state = copy.deepcopy(model.state_dict())
     result.best_value = float("inf") if cfg.monitor in LOWER_IS_BETTER else float("-inf")
     stale = 0
     task_id = progress.add_task("epochs", total=cfg.epochs) if progress else None
     for epoch in range(1, cfg.epochs + 1):
         schedule = model.on_epoch_start(epoch, cfg.epochs)
-        model.train()
-        sums: dict[str, float] = {}
-        n_seen = 0
-        for idx in torch.randperm(len(tokens), generator=gen).split(cfg.batch_size):
-            x, y = tokens[idx].to(cfg.device), targets[idx].to(cfg.device)
-            outputs = model(x)
-            losses = {"loss": task_loss(task, outputs, y)}
-            extras = model.extra_loss(x, outputs, y)
-            total = losses["loss"] + sum(extras.values(), torch.zeros((), device=cfg.device))
-            losses.update(extras)
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            for name, value in losses.items():
-                sums[name] = sums.get(name, 0.0) + value.item() * len(idx)
-            n_seen += len(idx)
-        metrics = {f"train_{k}": v / n_seen for k, v in sums.items()}
+        metrics = _train_epoch(model, loop, tokens, targets, cfg)
+        metrics.update(_epoch_extras(model, val, loop))
         metrics.update(schedule)
         metrics.update({f"val_{k}": v for k, v in _evaluate(model, val, cfg).items()})
         for name, value in metrics.items():
             result.curves.setdefault(name, []).append(value)
         result.epochs_run = epoch
-        if f"val_{cfg.monitor}" not in metrics:
-            valid = sorted(k[4:] for k in metrics if k.startswith("val_"))
-            raise UserError(
-                f"train.monitor: {cfg.monitor!r} is not a {task} validation metric "
-                f"(valid: {', '.join(valid)})"
-            )
-        current = metrics[f"val_{cfg.monitor}"]
+        current = _monitored(metrics, cfg, model.info.task)
         if is_better(cfg.monitor, current, result.best_value):
             result.best_value, result.best_epoch, stale = current, epoch, 0
             best_state = copy.deepcopy(model.state_dict())

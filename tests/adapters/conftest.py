@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.config.load import validate_params
+from harness.core.registry import ADAPTERS, load_plugins
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "adapters"
 
 
@@ -26,9 +29,7 @@ def fx() -> Path:
 @pytest.fixture
 def load_adapter():
     """``load_adapter(adapter, seed=0, **params)``: validate params, load via the registry."""
-    import adapters  # noqa: F401  (registers the adapters; models are not needed here)
-    from harness.config.load import validate_params
-    from harness.core.registry import ADAPTERS
+    load_plugins()
 
     def load(adapter: str, seed: int = 0, **params):
         entry = ADAPTERS[adapter]

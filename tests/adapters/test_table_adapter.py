@@ -6,9 +6,11 @@ import json
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from adapters.leakage import find_leakage, leakage_counts
+from adapters.table import TableParams, load
 from harness.core.errors import UserError
 
 PER_SPLIT = {"train": "train.tsv", "test": "test.tsv.gz"}
@@ -155,11 +157,6 @@ def test_reverse_complement_train_only(fx, load_adapter):
 
 
 def test_max_val_subsamples_validation_only(tmp_path):
-    import numpy as np
-    import pandas as pd
-
-    from adapters.table import TableParams, load
-
     rng = np.random.default_rng(0)
     seqs = ["".join(rng.choice(list("ACGT"), 20)) for _ in range(200)]
     frame = pd.DataFrame(

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import numpy as np
 
 from adapters.synthetic_motifs import SyntheticMotifsParams, load
+from harness.analysis.analyze import analyze
+from harness.analysis.bundle import Analysis
+from harness.config.load import load_claims
 from harness.core.dataset import SplitView
 from harness.core.metrics import compute_metrics
 from harness.core.results import DatasetRecord, RunResult
@@ -100,3 +106,27 @@ def fake_study(seeds=(0, 1), promoters: bool = True):
                     )
                 )
     return results, records
+
+
+SEED_CLAIMS = Path(__file__).resolve().parents[2] / "studies" / "claims" / "seed_claims.yaml"
+FAKE_BASELINES = ("kmer",)  # the fake study's k-mer model plays the baseline role
+N_BOOT = 100
+
+
+@functools.cache
+def fake_analysis() -> Analysis:
+    """:func:`analyze` of :func:`fake_study` with the seed claims (computed once per session).
+
+    Shared by several test modules: treat it as read-only.
+    """
+    results, records = fake_study()
+    return analyze(
+        results,
+        records,
+        reference="attention",
+        baselines=FAKE_BASELINES,
+        claims=load_claims(SEED_CLAIMS),
+        n_boot=N_BOOT,
+        study="toy",
+        facts={"parent_run_id": "0123abcd", "tracking_uri": "sqlite:///fake.db"},
+    )

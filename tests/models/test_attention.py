@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import torch
 
 from harness.core.dataset import PAD_TOKEN
@@ -57,10 +59,10 @@ def test_attention_macs_quadratic_in_length() -> None:
 
 
 def test_gb_cnn_matches_the_genomic_benchmarks_model() -> None:
-    from genomic_benchmarks.models.torch import CNN
-
+    # imported here, not at the top: the package takes seconds to import
+    cnn = importlib.import_module("genomic_benchmarks.models.torch").CNN
     for length in (200, 500):
-        reference = CNN(2, 6, 100, length, "cpu")
+        reference = cnn(2, 6, 100, length, "cpu")
         ours = build("gb_cnn", make_info("binary", length))
         ref_params = sum(p.numel() for p in reference.parameters())
         assert ours.n_params == ref_params
@@ -73,3 +75,36 @@ def test_gb_cnn_short_sequences_are_padded_not_rejected() -> None:
     model = build("gb_cnn", make_info("binary", 10)).eval()
     assert model(random_tokens(2, 10)).shape == (2,)
     assert model.macs(10) == model.macs(57)
+
+
+def _reference_attention(model, tokens: torch.Tensor) -> torch.Tensor:
+    """The pre-SDPA forward: the same parameters through ``nn.MultiheadAttention`` itself."""
+    positions = torch.arange(tokens.shape[1])
+    h = model.embed(tokens) + model.positional(positions)
+    attended, _ = model.attention(
+        h, h, h, key_padding_mask=model._pad_mask(tokens), need_weights=False
+    )
+    keep = (~model._pad_mask(tokens)).unsqueeze(-1).to(attended.dtype)
+    return model.classifier((attended * keep).sum(dim=1) / keep.sum(dim=1))
+
+
+def test_attention_sdpa_matches_multihead_attention() -> None:
+    """SDPA (no mask when nothing is padded) reproduces ``nn.MultiheadAttention`` to float
+    tolerance, padded or not, and the state dict keys are the module's."""
+    torch.manual_seed(0)
+    model = build("attention", make_info("regression", 40)).eval()
+    assert "attention.in_proj_weight" in model.state_dict()
+    x = random_tokens(5, 40)
+    padded = x.clone()
+    padded[:2, 25:] = PAD_TOKEN
+    padded[4] = PAD_TOKEN  # an all-PAD row stays defined
+    with torch.no_grad():
+        for tokens in (x, padded):
+            torch.testing.assert_close(model(tokens), _reference_attention(model, tokens))
+        weights = model.attention_weights(padded)
+        _, reference = model.attention(
+            *(3 * [model.embed(padded) + model.positional(torch.arange(40))]),
+            key_padding_mask=model._pad_mask(padded),
+            average_attn_weights=False,
+        )
+    torch.testing.assert_close(weights, reference)

@@ -1,23 +1,37 @@
-"""The seed claims table: a row per claim, measured from runs, with a defensible verdict."""
+"""Claims as data: each seed claim measured from runs found by selector, with a defensible verdict,
+and the same numbers as the hand-written claims code produced before claims became data."""
 
 from __future__ import annotations
 
+import io
+import re
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 
+from harness.analysis.claim_runs import MEASUREMENTS, measurement, run_value
 from harness.analysis.claims import (
+    COLUMNS,
     NOT_SUPPORTED,
     NOT_TESTABLE,
     SUPPORTED,
     Measure,
     any_testable,
-    claims_table,
+    judge_claims,
     verdict,
 )
+from harness.config.claims import KINDS, ClaimSet
+from harness.config.load import load_claims, parse_claims
 from harness.core.dataset import SplitView
 from harness.core.results import DatasetRecord, RunResult
+from tests.fixtures.claims_study import N_BOOT, SCENARIOS, fixture_path
 from tests.harness.fakes import fake_study
 
+REPO = Path(__file__).resolve().parents[3]
+SEEDS = REPO.parent / "shared" / "seeds"
+SEED_CLAIMS = load_claims(REPO / "studies" / "claims" / "seed_claims.yaml")
 EXPECTED = {
     "retention_5_pearson",
     "retention_5_mse",
@@ -41,6 +55,12 @@ EXPECTED = {
     "ablation_ten",
 }
 LENGTH = 200
+NUMBERS = ["claimed_value", "measured", "ci_lo", "ci_hi", "constant"]
+
+
+def claims_table(results, records, n_boot=1000, seed=0) -> pd.DataFrame:
+    """The seed claims judged on ``results``."""
+    return judge_claims(SEED_CLAIMS, results, records, n_boot=n_boot, seed=seed)
 
 
 def _run(
@@ -84,6 +104,46 @@ def _rows(table):
     return table.set_index("claim_id")
 
 
+# ------------------------------------------------------------------------- parity with the past
+def _quoted(text: str) -> set[str]:
+    return set(re.findall(r"'([A-Za-z0-9_.-]+)'", text))  # model labels
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_same_table_as_the_hand_written_claims(scenario):
+    """Frozen output of the pre-YAML code (tests/fixtures/claims_<scenario>.csv): numbers,
+    verdicts and reasons equal; each basis names the same dataset and model labels."""
+    results, records = SCENARIOS[scenario]()
+    new = judge_claims(SEED_CLAIMS, results, records, n_boot=N_BOOT, seed=0)
+    new = pd.read_csv(io.StringIO(new.to_csv(index=False)))  # the fixture's CSV round trip
+    old = pd.read_csv(fixture_path(scenario))
+    assert list(new.columns) == list(old.columns) == COLUMNS
+    pd.testing.assert_frame_equal(new[NUMBERS], old[NUMBERS], check_exact=True)
+    for column in ("claim_id", "claim", "source", "claimed", "verdict"):
+        assert new[column].tolist() == old[column].tolist(), column
+    testable = old["verdict"] != NOT_TESTABLE
+    assert new.loc[testable, "why"].tolist() == old.loc[testable, "why"].tolist()
+    for was, now in zip(old.loc[testable, "basis"], new.loc[testable, "basis"], strict=True):
+        dataset = re.split(r"[: ]", was, maxsplit=1)[0]
+        assert now.startswith(dataset), (was, now)
+        assert _quoted(was) <= _quoted(now), (was, now)
+
+
+def test_the_full_fake_study_tests_every_claim():
+    results, records = SCENARIOS["full"]()
+    table = claims_table(results, records, n_boot=N_BOOT)
+    assert (table["verdict"] != NOT_TESTABLE).all(), table.loc[:, ["claim_id", "why"]]
+
+
+# --------------------------------------------------------------------------------- the file
+def test_the_seed_claims_file_holds_every_claim_with_its_source():
+    assert {c.id for c in SEED_CLAIMS.claims} == EXPECTED
+    for claim in SEED_CLAIMS.claims:
+        assert claim.source.file.endswith(".md") and claim.source.section
+        if SEEDS.is_dir():
+            assert (SEEDS / claim.source.file).is_file(), claim.source.file
+
+
 def test_a_row_for_every_claim_even_in_an_empty_study():
     table = claims_table([], [])
     assert set(table["claim_id"]) == EXPECTED
@@ -93,6 +153,44 @@ def test_a_row_for_every_claim_even_in_an_empty_study():
     assert table["source"].str.contains(r"\.md").all()
 
 
+def test_no_claims_give_an_empty_table_with_the_columns():
+    table = judge_claims([], [], [])
+    assert list(table.columns) == COLUMNS and table.empty
+    assert not any_testable(table)
+
+
+def test_every_declared_kind_has_one_measurement():
+    assert set(MEASUREMENTS) == set(KINDS)
+    for name, kind in MEASUREMENTS.items():
+        assert kind.measure.__doc__, name
+
+
+def test_a_measurement_must_be_declared_and_registered_once():
+    with pytest.raises(RuntimeError, match="not declared"):
+        measurement("no_such_kind")(lambda claim, target, options: Measure(0.0))
+    with pytest.raises(RuntimeError, match="twice"):
+        measurement("metric")(lambda claim, target, options: Measure(0.0))
+
+
+def test_metric_keys_read_what_tracking_logs():
+    r = _run(
+        "d",
+        "m",
+        "x",
+        0,
+        metrics={"accuracy": 0.9},
+        baseline={"accuracy": 0.5},
+        extra={"teacher_pearson": 0.4},
+    )
+    r.compute = {"n_params": 10.0}
+    assert run_value(r, "test_accuracy") == 0.9
+    assert run_value(r, "baseline_test_accuracy") == 0.5
+    assert run_value(r, "test_teacher_pearson") == 0.4  # a model's evaluation_metrics
+    assert run_value(r, "n_params") == 10.0
+    assert np.isnan(run_value(r, "test_auroc"))
+
+
+# ------------------------------------------------------------------------- measured claims
 def test_sparse_attention_claims_from_runs():
     results, records = fake_study(seeds=(0, 1), promoters=False)
     rows = _rows(claims_table(results, records, n_boot=200))
@@ -101,15 +199,17 @@ def test_sparse_attention_claims_from_runs():
     savings = rows.loc["savings_10"]  # the fake MACs scale with parameters: 53% saved, not 90%
     assert savings["measured"] == pytest.approx(1 - 2346 / 4961)
     assert savings["verdict"] == NOT_SUPPORTED
+    assert savings["basis"].endswith("not only the attention operations the seed counted")
     ret = rows.loc["retention_10_pearson"]
     sparse = np.mean([r.metrics["pearson"] for r in results if r.model == "sparse10"])
     ref = np.mean([r.metrics["pearson"] for r in results if r.model == "attention"])
     assert ret["measured"] == pytest.approx(sparse / ref)
     assert ret["ci_lo"] <= ret["measured"] <= ret["ci_hi"]
     assert ret["constant"] == 0.0  # the constant predictor's Pearson retention
-    assert "synthetic" in ret["basis"] and "Pearson" in ret["basis"]
+    assert ret["basis"].startswith("synthetic:") and "pearson('sparse10')" in ret["basis"]
     assert rows.loc["retention_10_mse"]["constant"] > 0  # a constant keeps some "MSE retention"
     assert rows.loc["retention_5_pearson"]["verdict"] == NOT_TESTABLE  # no 5% model in the study
+    assert "sparsity: 0.05" in rows.loc["retention_5_pearson"]["why"]
     assert rows.loc["phase1_learns"]["verdict"] == SUPPORTED
     assert rows.loc["phase1_corr"]["verdict"] == NOT_SUPPORTED  # 0.072 is far below these fits
 
@@ -120,16 +220,16 @@ def test_retention_is_not_testable_when_the_reference_learned_nothing():
     for r in results:
         if r.model == "attention":
             r.y_score = rng.normal(0.5, 0.1, len(r.y_true))
-            r.metrics["pearson"] = float(np.corrcoef(r.y_true, r.y_score)[0, 1]) * 0 - 0.01
+            r.metrics["pearson"] = -0.01
     row = _rows(claims_table(results, records, n_boot=100)).loc["retention_10_pearson"]
     assert row["verdict"] == NOT_TESTABLE
     assert "does not beat the constant predictor" in row["why"]
 
 
-def _attngen_study(gains_pp, ablation=True):
+def _attngen_study(gains_pp, ablation=True, dataset="demo_human_or_worm"):
     results, records = [], []
     for seed, gain in zip((0, 1, 2), gains_pp, strict=True):
-        records.append(_record("demo_human_or_worm", seed))
+        records.append(_record(dataset, seed))
         base = 0.9583 + 0.001 * seed
         accs = {0.0: base, 0.1: base + gain / 100, 0.2: base + gain / 200, 0.5: base - 0.004}
         for ratio, acc in accs.items():
@@ -143,7 +243,7 @@ def _attngen_study(gains_pp, ablation=True):
                 }
             results.append(
                 _run(
-                    "demo_human_or_worm",
+                    dataset,
                     f"attngen{ratio:g}",
                     "attngen",
                     seed,
@@ -160,9 +260,10 @@ def test_attngen_claims_supported():
     rows = _rows(claims_table(results, records))
     gain = rows.loc["attngen_gain"]
     assert gain["measured"] == pytest.approx(1.1) and gain["verdict"] == SUPPORTED
-    assert "demo_human_or_worm" in gain["basis"]
+    assert gain["basis"].startswith("demo_human_or_worm:")
     trade = rows.loc["attngen_tradeoff"]
     assert trade["measured"] == pytest.approx(0.1) and trade["verdict"] == SUPPORTED
+    assert "accuracy by mask ratio 0: 0.9593" in trade["why"]
     assert rows.loc["ablation_faster"]["verdict"] == SUPPORTED
     chance = rows.loc["ablation_chance"]
     assert chance["measured"] == pytest.approx(0.02) and chance["verdict"] == SUPPORTED
@@ -176,6 +277,16 @@ def test_attngen_claims_supported():
     assert any_testable(claims_table(results, records))
 
 
+def test_another_classification_set_stands_in_and_the_basis_says_so():
+    results, records = _attngen_study([1.2, 1.0, 1.1], dataset="epd")
+    for rec in records:
+        rec.meta = {"source": "table"}
+    rows = _rows(claims_table(results, records))
+    gain = rows.loc["attngen_gain"]
+    assert gain["verdict"] == SUPPORTED
+    assert gain["basis"].startswith("epd (stand-in for ") and "demo_human_or_worm" in gain["basis"]
+
+
 def test_attngen_gain_not_supported_without_a_significant_gain():
     results, records = _attngen_study([0.2, -0.1, 0.3], ablation=False)
     rows = _rows(claims_table(results, records))
@@ -184,15 +295,15 @@ def test_attngen_gain_not_supported_without_a_significant_gain():
     assert rows.loc["ablation_faster"]["verdict"] == NOT_TESTABLE
 
 
-@pytest.mark.parametrize(
-    ("teacher", "overlap", "expected"),
-    [
-        ((0.46, 0.47, 0.45), (0.35, 0.4, 0.38), SUPPORTED),
-        ((0.20, 0.22, 0.21), (0.10, 0.11, 0.09), NOT_SUPPORTED),
-    ],
-)
-def test_teacher_student_claims(teacher, overlap, expected):
-    results = [
+def test_best_param_needs_a_value_outside_the_claimed_range():
+    results, records = _attngen_study([1.2, 1.0, 1.1])
+    inside = [r for r in results if r.params["mask_ratio"] in (0.1, 0.2)]
+    row = _rows(claims_table(inside, records)).loc["attngen_tradeoff"]
+    assert row["verdict"] == NOT_TESTABLE and "best_param" in row["why"]
+
+
+def _teacher_student_runs(teacher, overlap, extra_keys=True):
+    return [
         _run(
             "synthetic",
             "ts",
@@ -206,14 +317,37 @@ def test_teacher_student_claims(teacher, overlap, expected):
                 "selection_precision_at_k": o,
                 "selection_jaccard": o / 2,
                 "selection_chance": 0.1,
-            },
+            }
+            if extra_keys
+            else {},
         )
         for seed, t, o in zip((0, 1, 2), teacher, overlap, strict=True)
     ]
-    rows = _rows(claims_table(results, []))
+
+
+@pytest.mark.parametrize(
+    ("teacher", "overlap", "expected"),
+    [
+        ((0.46, 0.47, 0.45), (0.35, 0.4, 0.38), SUPPORTED),
+        ((0.20, 0.22, 0.21), (0.10, 0.11, 0.09), NOT_SUPPORTED),
+    ],
+)
+def test_teacher_student_claims(teacher, overlap, expected):
+    rows = _rows(claims_table(_teacher_student_runs(teacher, overlap), []))
     assert rows.loc["teacher_corr"]["verdict"] == expected
+    assert "test_teacher_pearson" in rows.loc["teacher_corr"]["basis"]
     assert rows.loc["student_learns"]["verdict"] == expected
     assert rows.loc["student_learns"]["constant"] == pytest.approx(0.1)  # chance beside it
+
+
+def test_a_missing_model_figure_is_not_testable_and_named():
+    """No proxy, no key guessing: a teacher_student run without the teacher's test Pearson
+    leaves the claim untestable, and the reason names the exact key."""
+    rows = _rows(claims_table(_teacher_student_runs((0.5,) * 3, (0.3,) * 3, False), []))
+    assert rows.loc["teacher_corr"]["verdict"] == NOT_TESTABLE
+    assert "test_teacher_pearson" in rows.loc["teacher_corr"]["why"]
+    assert rows.loc["student_learns"]["verdict"] == NOT_TESTABLE
+    assert "test_selection_precision_at_k" in rows.loc["student_learns"]["why"]
 
 
 def test_verdict_rules():
@@ -229,35 +363,6 @@ def test_verdict_rules():
     assert verdict("at_least", 1.0, Measure(float("nan")))[0] == NOT_TESTABLE
     # two seeds of a model that learned nothing: the CI "contains" any small figure
     assert verdict("approx", 0.072, Measure(0.001, -1.8, 1.8))[0] == NOT_TESTABLE
-
-
-def test_teacher_correlation_falls_back_to_the_attention_model():
-    results = [
-        _run(
-            "synthetic",
-            "attention",
-            "attention",
-            seed,
-            "regression",
-            metrics={"pearson": p},
-            baseline={"pearson": 0.0},
-        )
-        for seed, p in zip((0, 1, 2), (0.50, 0.52, 0.48), strict=True)
-    ] + [
-        _run(
-            "synthetic",
-            "ts",
-            "teacher_student",
-            seed,
-            "regression",
-            metrics={"pearson": 0.3},
-            extra={"selection_chance": 0.1},
-        )
-        for seed in (0, 1, 2)
-    ]
-    row = _rows(claims_table(results, [])).loc["teacher_corr"]
-    assert row["measured"] == pytest.approx(0.5)
-    assert "proxy" in row["basis"] and row["verdict"] == SUPPORTED
 
 
 def test_ablation_claims_on_a_regression_study():
@@ -289,6 +394,15 @@ def test_ablation_claims_on_a_regression_study():
     assert rows.loc["attngen_gain"]["verdict"] == NOT_TESTABLE
 
 
+def test_ablation_falls_back_to_another_variant_with_curves():
+    results, records = _attngen_study([1.2, 1.0, 1.1])
+    for r in results:
+        if r.model == "attngen0.1":
+            r.model, r.model_name, r.params = "nokl", "attngen_no_kl", {}
+    row = _rows(claims_table(results, records)).loc["ablation_faster"]
+    assert row["verdict"] == SUPPORTED and "'nokl'" in row["basis"]
+
+
 def test_near_chance_is_not_testable_for_a_model_already_at_chance():
     curve = {
         "n_masked": np.array([0, 100, 200]),
@@ -310,3 +424,50 @@ def test_near_chance_is_not_testable_for_a_model_already_at_chance():
     ]
     row = _rows(claims_table(results, [_record("demo_human_or_worm", 0)])).loc["ablation_chance"]
     assert row["verdict"] == NOT_TESTABLE and "before any masking" in row["why"]
+
+
+# ------------------------------------------------------------------ claims written by hand
+def _claims(*claims: dict) -> ClaimSet:
+    return parse_claims({"claims": list(claims)}, "inline")
+
+
+def test_label_selectors_and_a_metric_per_task():
+    """A claim can name runs and datasets by the study's labels, and one metric key per task."""
+    results, records = fake_study(seeds=(0, 1), promoters=True)
+    claims = _claims(
+        {
+            "id": "kmer_auroc",
+            "claim": "k-mers separate promoters",
+            "source": {"file": "x.md", "section": "§1"},
+            "kind": "metric",
+            "direction": "above",
+            "value": 0.5,
+            "runs": {"label": "kmer"},
+            "dataset": {"label": "promoters"},
+            "metric": {"binary": "test_auroc", "regression": "test_pearson"},
+        }
+    )
+    row = judge_claims(claims, results, records).iloc[0]
+    auroc = np.mean([r.metrics["auroc"] for r in results if r.model == "kmer"])
+    assert row["measured"] == pytest.approx(auroc)
+    assert row["basis"].startswith("promoters: 'kmer' test_auroc, 2 seeds")
+    assert row["claimed"] == "> 0.5"  # derived from direction and value
+    assert row["verdict"] in (SUPPORTED, NOT_SUPPORTED)
+
+
+def test_a_dataset_without_a_metric_for_its_task_is_skipped():
+    results, records = fake_study(seeds=(0, 1), promoters=True)
+    claims = _claims(
+        {
+            "id": "attention_auroc",
+            "claim": "attention classifies",
+            "source": {"file": "x.md"},
+            "kind": "metric",
+            "direction": "at_least",
+            "value": 0.5,
+            "runs": {"model": "attention"},
+            "metric": {"binary": "test_auroc"},
+        }
+    )
+    row = judge_claims(claims, results, records).iloc[0]
+    assert row["basis"].startswith("promoters:")  # synthetic (regression) comes first but has none

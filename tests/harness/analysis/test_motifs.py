@@ -143,14 +143,13 @@ def test_fast_threshold_agrees_with_biopython(matrix_id):
 def test_constant_importance_is_not_enriched_even_when_k_follows_the_planted_count():
     # k = planted count per sequence: pooling all positions into one urn would call a constant
     # (or leftmost-position) selection "enriched"; per-sequence nulls and random tie-breaks do not.
-    from adapters.synthetic_motifs import SyntheticMotifsParams, load
-    from harness.analysis.motifs import planted_enrichment
-
     ds = load(SyntheticMotifsParams(n=600, length=200), seed=0)
     mask = ds.annotations["motif_mask"]
     for importance in (np.zeros(mask.shape), np.random.default_rng(1).random(mask.shape)):
-        out = planted_enrichment(importance, mask)
+        out = motifs.planted_enrichment(importance, mask)
         assert out["hypergeom_p"] > 0.01
         assert abs(out["precision"] - out["chance_precision"]) < 0.01
-    planted = planted_enrichment(mask + np.random.default_rng(0).random(mask.shape) * 0.5, mask)
+    planted = motifs.planted_enrichment(
+        mask + np.random.default_rng(0).random(mask.shape) * 0.5, mask
+    )
     assert planted["hypergeom_p"] < 1e-10 and planted["precision"] > 0.9

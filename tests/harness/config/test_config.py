@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.config.load import load_study, parse_study
 from harness.core.errors import UserError
+from harness.run.runner import models_for
 
 GOOD = {
     "name": "t",
@@ -83,8 +86,6 @@ def test_missing_file():
 
 
 def test_shipped_studies_validate():
-    from pathlib import Path
-
     for path in sorted(Path(__file__).resolve().parents[2].glob("studies/*.yaml")):
         load_study(path)
 
@@ -96,6 +97,4 @@ def test_dataset_model_subset_must_name_study_models():
     study = parse_study(
         {**GOOD, "datasets": [{"adapter": "synthetic_motifs", "models": ["gb_cnn"]}]}
     )
-    from harness.run.runner import models_for
-
     assert [m.key for m in models_for(study, study.datasets[0])] == ["gb_cnn"]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
 from harness.config.study import TrainConfig
 from harness.core.dataset import DatasetInfo, SplitView
+from harness.core.errors import UserError
 from harness.core.model import SequenceModel, predict
-from harness.train.fit import fit
+from harness.train.fit import _evaluate, fit
 
 
 class TinyModel(SequenceModel):
@@ -77,16 +79,10 @@ def test_best_epoch_is_restored_and_early_stopping_stops():
     assert result.epochs_run == result.best_epoch + 3
     best = min(result.curves["val_loss"])
     assert result.best_value == best
-    from harness.train.fit import _evaluate
-
     assert np.isclose(_evaluate(model, val, cfg)["loss"], best, rtol=1e-5)
 
 
 def test_unknown_monitor_is_a_user_error():
-    import pytest
-
-    from harness.core.errors import UserError
-
     train, info = views("regression")
     with pytest.raises(UserError, match=r"train\.monitor: 'auroc' is not a regression"):
         fit(TinyModel(info), train, train, TrainConfig(epochs=1, monitor="auroc"), seed=0)

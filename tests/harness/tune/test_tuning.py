@@ -16,25 +16,19 @@ from mlflow.tracking import MlflowClient
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-import harness.train.fit
+import harness.train.unit
 from harness.__main__ import main
 from harness.config.load import load_study, parse_study
 from harness.config.tune import apply_overrides, validate_tune
 from harness.core.errors import UserError
-from harness.run.runner import load_dataset
 from harness.run.tracking import Tracker
 from harness.train.fit import FitResult
-from harness.tune.search import (
-    Worker,
-    lock_path,
-    make_pruner,
-    open_storage,
-    open_study,
-    parent_run,
-    report_epoch,
-    run_tune,
-    search,
-)
+from harness.train.unit import load_dataset
+from harness.tune.main import run_tune
+from harness.tune.objective import report_epoch
+from harness.tune.parent import parent_run
+from harness.tune.storage import lock_path, make_pruner, open_storage, open_study
+from harness.tune.worker import Worker, search
 
 TINY = {
     "name": "tiny_tune",
@@ -118,7 +112,7 @@ def fake_fit(monkeypatch):
             on_epoch(epoch, {"val_auroc": value, "val_loss": 0.5})
         return result
 
-    monkeypatch.setattr(harness.train.fit, "fit", fit)
+    monkeypatch.setattr(harness.train.unit, "fit", fit)
 
 
 def enqueue(data: dict, ratios: list[float], kl_weight: float = 0.1) -> None:
@@ -199,7 +193,7 @@ def test_two_worker_processes_share_the_journal_and_stop_at_the_exact_count(stor
 def test_concurrent_workers_never_overshoot_n_trials(store, fake_fit, monkeypatch):
     """Two workers with their own storage handles on one journal, trials overlapping in time
     (threads here: the claim lock is a file, so processes behave the same)."""
-    slow_fit = harness.train.fit.fit
+    slow_fit = harness.train.unit.fit
 
     def fit(*args, **kwargs):
         time.sleep(0.2)  # keep a trial running while the other worker claims
@@ -211,7 +205,7 @@ def test_concurrent_workers_never_overshoot_n_trials(store, fake_fit, monkeypatc
         time.sleep(0.05)  # widen the window between counting trials and creating one
         return ask(self, *args, **kwargs)
 
-    monkeypatch.setattr(harness.train.fit, "fit", fit)
+    monkeypatch.setattr(harness.train.unit, "fit", fit)
     monkeypatch.setattr(optuna.Study, "ask", slow_ask)
     plan = validate_tune(parse_study(study_with(store, n_trials=5, sampler="random")))
     dataset = load_dataset(plan.dataset, plan.seed)

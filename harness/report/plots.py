@@ -1,0 +1,222 @@
+"""The report's figures, drawn from an Analysis' data with matplotlib (Agg, no pyplot state).
+
+Each function takes plain data already computed by :mod:`harness.analysis` and returns a
+:class:`~harness.report.blocks.Plot` (a PNG and its caption); nothing here computes a statistic.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
+
+from harness.analysis.motifs import TATA_WINDOW
+from harness.analysis.traces import ImportanceMap
+from harness.report.blocks import Plot, slug
+
+ABLATION_STYLES = {
+    "high_to_low": ("#C44E52", "-"),
+    "low_to_high": ("#55A868", "-"),
+    "random": ("grey", "--"),
+}
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """Render a matplotlib Figure with the Agg canvas (no pyplot, no global backend state)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def colors(labels: Sequence[str]) -> dict[str, Any]:
+    """One tab10 colour per label, by position (the same model keeps its colour in a dataset)."""
+    cmap = colormaps["tab10"]
+    return {label: cmap(i % 10) for i, label in enumerate(labels)}
+
+
+def results_plot(
+    ds: str, metric: str, rows: pd.DataFrame, constant: float, ceiling: float | None
+) -> Plot:
+    """Bar chart of one metric per model with its 95% CI and the constant / ceiling lines.
+
+    Parameters
+    ----------
+    rows : summary rows of ``ds`` and ``metric`` (model, mean, ci_lo, ci_hi), in bar order
+    constant : the constant predictor's score (no line when NaN)
+    ceiling : the noise ceiling, None when the dataset has none for ``metric``
+    """
+    fig = Figure(layout="constrained", figsize=(max(4.0, 0.8 * len(rows) + 2), 3.2))
+    ax = fig.add_subplot()
+    x = np.arange(len(rows))
+    means = rows["mean"].to_numpy(dtype=float)
+    err = np.vstack(
+        [means - rows["ci_lo"].to_numpy(dtype=float), rows["ci_hi"].to_numpy(dtype=float) - means]
+    )
+    ax.bar(x, means, color="#4C72B0")
+    ax.errorbar(x, means, yerr=np.nan_to_num(err), fmt="none", ecolor="black", capsize=3)
+    if np.isfinite(constant):
+        ax.axhline(constant, color="grey", ls="--", label="constant predictor")
+    if ceiling is not None:
+        ax.axhline(ceiling, color="#C44E52", ls=":", label="noise ceiling")
+    ax.set_xticks(x, rows["model"].tolist(), rotation=30, ha="right")
+    ax.set_ylabel(f"test {metric}")
+    ax.set_title(f"{ds}: {metric}, mean and 95% CI over seeds")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    return Plot(slug("results", ds), png_bytes(fig), f"{ds}: test {metric} by model")
+
+
+def curves_plot(ds: str, keys: Sequence[str], curves: pd.DataFrame, models: Sequence[str]) -> Plot:
+    """One panel per series (``keys``), one line per (model, seed).
+
+    Parameters
+    ----------
+    curves : long rows of ``ds`` (model, seed, key, epoch, value), runs in drawing order
+    models : the dataset's model labels (fixes each model's colour)
+    """
+    palette = colors(models)
+    runs = list(dict.fromkeys(zip(curves["model"], curves["seed"], strict=True)))
+    fig = Figure(layout="constrained", figsize=(4.2 * len(keys), 3.2))
+    for i, key in enumerate(keys):
+        ax = fig.add_subplot(1, len(keys), i + 1)
+        of_key = curves[curves["key"] == key]
+        seen: set[str] = set()
+        for model, seed in runs:
+            line = of_key[(of_key["model"] == model) & (of_key["seed"] == seed)]
+            if line.empty:
+                continue
+            y = line["value"].tolist()
+            ax.plot(
+                line["epoch"].to_numpy(),
+                y,
+                marker="." if len(y) < 3 else None,
+                color=palette[model],
+                alpha=0.8,
+                label=None if model in seen else model,
+            )
+            seen.add(model)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(key)
+        ax.set_title(f"{ds}: {key}")
+        if i == 0:
+            ax.legend(fontsize=7)
+    return Plot(
+        slug("curves", ds),
+        png_bytes(fig),
+        f"{ds}: per-epoch validation metric and losses, one line per seed",
+    )
+
+
+def _outline_motifs(ax: Any, spans: Sequence[tuple[int, int]], height: int) -> None:
+    for start, stop in spans:
+        ax.add_patch(
+            Rectangle(
+                (start - 0.5, -0.5), stop - start, height, fill=False, edgecolor="red", lw=1.5
+            )
+        )
+
+
+def importance_plot(m: ImportanceMap) -> Plot:
+    """Heat map of each model's scaled importance for each example sequence of ``m``."""
+    n_models, n_rows = len(m.models), len(m.example_ids)
+    fig = Figure(layout="constrained", figsize=(10, 1.0 + 0.35 * n_models * n_rows + 0.4 * n_rows))
+    ax = None
+    for i, example in enumerate(m.example_ids):
+        ax = fig.add_subplot(n_rows, 1, i + 1)
+        heat = m.heat[i]
+        ax.imshow(
+            heat,
+            aspect="auto",
+            cmap="viridis",
+            interpolation="nearest",
+            extent=(-0.5, heat.shape[1] - 0.5, n_models - 0.5, -0.5),
+        )
+        ax.set_yticks(range(n_models), list(m.models), fontsize=7)
+        if m.motif_spans is not None:
+            _outline_motifs(ax, m.motif_spans[i], n_models)
+        if m.tss is not None:
+            ax.axvline(m.tss[i], color="white", ls="--", lw=1.2)
+        ax.set_title(f"{m.dataset}, test example {example} (seed {m.seed})", fontsize=8)
+    if ax is not None:
+        ax.set_xlabel("position")
+    marks = []
+    if m.motif_spans is not None:
+        marks.append("planted motifs outlined red")
+    if m.tss is not None:
+        marks.append("TSS dashed white")
+    caption = f"{m.dataset}: per-position importance (each row scaled to [0, 1])" + (
+        f"; {', '.join(marks)}" if marks else ""
+    )
+    return Plot(slug("importance", m.dataset), png_bytes(fig), caption)
+
+
+def tss_plot(ds: str, profile: pd.DataFrame, models: Sequence[str]) -> Plot:
+    """Mean relative importance by offset from the TSS, one line per model.
+
+    Parameters
+    ----------
+    profile : long rows of ``ds`` (model, offset, mean_relative_importance)
+    models : the dataset's model labels (fixes each model's colour)
+    """
+    palette = colors(models)
+    fig = Figure(layout="constrained", figsize=(8, 3.2))
+    ax = fig.add_subplot()
+    for model in dict.fromkeys(profile["model"]):
+        line = profile[profile["model"] == model]
+        ax.plot(
+            line["offset"].to_numpy(),
+            line["mean_relative_importance"].to_numpy(),
+            color=palette[model],
+            label=model,
+        )
+    ax.axvspan(TATA_WINDOW[0], TATA_WINDOW[1], color="orange", alpha=0.2, label="TATA window")
+    ax.axvline(0, color="black", ls="--", lw=1)
+    ax.set_xlabel("position relative to TSS")
+    ax.set_ylabel("importance / sequence mean")
+    ax.legend(fontsize=7)
+    return Plot(slug("tss", ds), png_bytes(fig), f"{ds}: mean relative importance around the TSS")
+
+
+def ablation_plot(ds: str, metric: str, curves: pd.DataFrame) -> Plot:
+    """One panel per model: its mean masking curve for each order.
+
+    Parameters
+    ----------
+    curves : long mean curves of ``ds`` (model, order, n_masked, value), models in panel order
+    """
+    models = list(dict.fromkeys(curves["model"]))
+    cols = min(3, len(models))
+    nrows = int(np.ceil(len(models) / cols))
+    fig = Figure(layout="constrained", figsize=(4 * cols, 3 * nrows))
+    for i, model in enumerate(models):
+        ax = fig.add_subplot(nrows, cols, i + 1)
+        mine = curves[curves["model"] == model]
+        for order in dict.fromkeys(mine["order"]):
+            line = mine[mine["order"] == order]
+            color, ls = ABLATION_STYLES.get(order, ("black", "-"))
+            ax.plot(
+                line["n_masked"].to_numpy(),
+                line["value"].to_numpy(),
+                color=color,
+                ls=ls,
+                marker=".",
+                label=order,
+            )
+        ax.set_title(model, fontsize=9)
+        ax.set_xlabel("positions masked")
+        ax.set_ylabel(f"test {metric}")
+        if i == 0:
+            ax.legend(fontsize=7)
+    return Plot(
+        slug("ablation", ds),
+        png_bytes(fig),
+        f"{ds}: test {metric} as positions are masked (mean over seeds)",
+    )

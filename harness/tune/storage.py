@@ -1,0 +1,165 @@
+"""Where the Optuna study lives: the storage, the claim lock beside it, and the study itself
+with its sampler and pruner.
+
+The default storage is a journal file under ``out_dir`` (safe for several processes on one
+machine); an RDB URL serves workers on several machines. Running the same command again loads
+the same study, so a search resumes until ``n_trials`` trials exist in total.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from harness.config.load import model_train_config
+from harness.config.tune import TunePlan
+from harness.core.errors import UserError
+from harness.tune.reasons import first_line
+
+
+def is_rdb(url: str) -> bool:
+    """True for a database URL, False for a journal file path."""
+    return "://" in url
+
+
+def shown_url(url: str) -> str:
+    """The storage URL without its password, for logs and tags."""
+    if not is_rdb(url):
+        return url
+    try:
+        # deferred on purpose: only RDB URLs need SQLAlchemy, and Optuna loads it lazily too
+        from sqlalchemy.engine import make_url  # noqa: PLC0415
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL has nothing we could hide reliably
+        return url.split("://", 1)[0] + "://…"
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """An RDB storage for a URL, else a journal file (created with its folder).
+
+    Raises
+    ------
+    UserError
+        When the database cannot be reached or the journal file cannot be written.
+    """
+    if is_rdb(url):
+        kwargs: dict[str, Any] = {}
+        if url.startswith("postgres"):
+            # libpq waits for the TCP timeout (minutes) on an unreachable host by default
+            kwargs["connect_args"] = {"connect_timeout": 10}
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except Exception as err:  # driver missing, bad URL, host down, permissions
+            raise UserError(
+                f"tune.storage: cannot open {shown_url(url)!r}: {first_line(err)}"
+            ) from None
+    path = Path(url)
+    if path.is_dir():
+        raise UserError(f"tune.storage: {url!r} is a folder; give a journal file path or an URL")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            backend = optuna.storages.journal.JournalFileBackend(str(path))
+        return optuna.storages.JournalStorage(backend)
+    except OSError as err:
+        raise UserError(f"tune.storage: cannot write journal {url!r}: {first_line(err)}") from None
+
+
+def lock_path(plan: TunePlan) -> Path:
+    """Where the claim lock lives: beside the journal, or in ``out_dir`` for an RDB storage."""
+    if is_rdb(plan.storage):
+        Path(plan.tune.out_dir).mkdir(parents=True, exist_ok=True)
+        return Path(plan.tune.out_dir) / f"{plan.study.name}.claim"
+    return Path(f"{plan.storage}.claim")
+
+
+@contextlib.contextmanager
+def claim_lock(path: Path) -> Iterator[None]:
+    """A lock shared by every process of this machine (an O_EXCL lock file, as Optuna's own).
+
+    A lock left by a killed process is broken after 30 s, so a crash never blocks a resume.
+    """
+    lock = optuna.storages.journal.JournalFileOpenLock(str(path))
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def make_sampler(plan: TunePlan, worker: int, n_existing: int) -> optuna.samplers.BaseSampler:
+    """A seeded sampler that differs per worker and per resume.
+
+    Same-seeded samplers in parallel workers (or a resumed run) would repeat the same random
+    start-up points, so the seed mixes in the worker index and the trials already stored.
+    """
+    entropy = np.random.SeedSequence([plan.tune.sampler_seed, worker, n_existing])
+    seed = int(entropy.generate_state(1)[0])
+    if plan.tune.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # constant_liar: running trials count as bad guesses, so parallel workers spread out
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+def make_pruner(plan: TunePlan) -> optuna.pruners.BasePruner:
+    """Median or Hyperband over epochs (the step reported is the 1-based epoch)."""
+    cfg = plan.tune.pruner
+    if cfg.name == "none":
+        return optuna.pruners.NopPruner()
+    if cfg.name == "median":
+        # n_warmup_steps is the first prunable step; epochs 1..warmup_epochs stay safe
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.warmup_epochs + 1
+        )
+    searched = {p.field for p in plan.space if p.target == "train"}
+    epochs = model_train_config(plan.study, plan.model).epochs
+    max_resource: int | str = "auto" if "epochs" in searched else max(epochs, 2)
+    return optuna.pruners.HyperbandPruner(
+        min_resource=max(1, cfg.warmup_epochs), max_resource=max_resource
+    )
+
+
+def _n_stored(plan: TunePlan, storage: optuna.storages.BaseStorage) -> int:
+    """How many trials the study already holds (0 before its first run)."""
+    try:
+        study = optuna.load_study(study_name=plan.study.name, storage=storage)
+    except KeyError:
+        return 0
+    return len(study.get_trials(deepcopy=False))
+
+
+def open_study(
+    plan: TunePlan, storage: optuna.storages.BaseStorage, worker: int = 0
+) -> optuna.Study:
+    """Create or load the Optuna study named after the harness study.
+
+    Raises
+    ------
+    UserError
+        The stored study optimises in the other direction.
+    """
+    study = optuna.create_study(
+        study_name=plan.study.name,
+        storage=storage,
+        direction=plan.direction,
+        sampler=make_sampler(plan, worker, _n_stored(plan, storage)),
+        pruner=make_pruner(plan),
+        load_if_exists=True,
+    )
+    stored = study.direction.name.lower()
+    if stored != plan.direction:
+        raise UserError(
+            f"tune.objective.direction: the stored study {plan.study.name!r} was created to "
+            f"{stored}; give a new study name or storage to {plan.direction}"
+        )
+    return study

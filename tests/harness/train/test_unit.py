@@ -1,0 +1,98 @@
+"""The training unit shared by ``harness run`` and ``harness tune``: same data, same model, same
+weights as building and fitting by hand, and the setup recorded before training starts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.config.load import model_train_config, parse_study
+from harness.config.study import TrainConfig
+from harness.core.errors import UserError
+from harness.core.model import FittedModel, SequenceModel, predict
+from harness.train.fit import fit, set_seed
+from harness.train.unit import build_model, fit_unit, load_dataset
+
+STUDY = parse_study(
+    {
+        "name": "unit",
+        "seeds": [0],
+        "datasets": [
+            {
+                "adapter": "synthetic_motifs",
+                "params": {"n": 120, "length": 40, "max_motifs": 2, "target": "binary"},
+            }
+        ],
+        "models": [
+            {
+                "name": "attngen",
+                "params": {"embed_dim": 8, "channels": [4, 4, 2], "hidden": 8},
+                "train": {"epochs": 3},
+            },
+            {"name": "kmer_logreg"},
+        ],
+        "train": {"epochs": 2, "batch_size": 32, "monitor": "auroc", "threads": 1},
+    }
+)
+TORCH_SPEC, FITTED_SPEC = STUDY.models
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return load_dataset(STUDY.datasets[0], seed=0)
+
+
+def test_load_dataset_is_seeded(dataset):
+    assert load_dataset(STUDY.datasets[0], seed=0).fingerprint() == dataset.fingerprint()
+    assert load_dataset(STUDY.datasets[0], seed=1).fingerprint() != dataset.fingerprint()
+
+
+def test_build_model_validates_params(dataset):
+    model, params = build_model(TORCH_SPEC, dataset)
+    assert isinstance(model, SequenceModel)
+    assert params.embed_dim == 8
+    assert isinstance(build_model(FITTED_SPEC, dataset)[0], FittedModel)
+    with pytest.raises(UserError, match="unknown model 'atngen'"):
+        build_model(TORCH_SPEC.model_copy(update={"name": "atngen"}), dataset)
+
+
+def test_fit_unit_trains_what_a_hand_built_fit_trains(dataset):
+    cfg = model_train_config(STUDY, TORCH_SPEC)
+    set_seed(0, cfg.threads)
+    by_hand, _ = build_model(TORCH_SPEC, dataset)
+    expected = fit(by_hand, dataset.view("train"), dataset.view("val"), cfg, 0)
+
+    model, params, unit_cfg, fitted = fit_unit(STUDY, TORCH_SPEC, dataset, 0)
+    assert unit_cfg == cfg and unit_cfg.epochs == 3  # the model's train overrides the study's
+    assert params == type(params).model_validate(TORCH_SPEC.params)
+    assert fitted.curves == expected.curves and fitted.best_epoch == expected.best_epoch
+    tokens = dataset.view("test").tokens
+    np.testing.assert_array_equal(predict(model, tokens), predict(by_hand, tokens))
+
+
+def test_fit_unit_reports_setup_before_the_first_epoch(dataset):
+    events: list[tuple] = []
+    unit = fit_unit(
+        STUDY,
+        FITTED_SPEC,
+        dataset,
+        0,
+        on_start=lambda params, cfg: events.append(("start", type(cfg))),
+        on_epoch=lambda epoch, metrics: events.append(("epoch", epoch)),
+    )
+    assert events == [("start", TrainConfig), ("epoch", 1)]
+    assert unit.fitted.epochs_run == 1
+    assert all(k.startswith("val_") for k in unit.fitted.curves)  # the test split is not read
+
+
+def test_a_raising_epoch_callback_stops_training_after_setup_was_reported(dataset):
+    started = []
+
+    def stop(epoch: int, metrics: dict[str, float]) -> None:
+        raise RuntimeError(f"stop at {epoch}")
+
+    with pytest.raises(RuntimeError, match="stop at 1"):
+        fit_unit(
+            STUDY, TORCH_SPEC, dataset, 0, on_start=lambda p, c: started.append(p), on_epoch=stop
+        )
+    assert len(started) == 1
