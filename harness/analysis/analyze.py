@@ -18,13 +18,13 @@ import pandas as pd
 
 from harness.analysis.bundle import Analysis, StudyMeta
 from harness.analysis.claims import judge_claims
+from harness.analysis.comparisons import COMPARE_COLUMNS, compare, summary_table
 from harness.analysis.compute import compute_table, has_compute
 from harness.analysis.enrichment import Enrichment, EnrichmentSettings, enrichment
 from harness.analysis.headline import baselines_table, primary_metric, results_table
 from harness.analysis.index import StudyIndex
 from harness.analysis.masking import ablation_tables
 from harness.analysis.overview import datasets_table, leakage_table, models_table, noise_ceilings
-from harness.analysis.stats import COMPARE_COLUMNS, compare, summary_table
 from harness.analysis.traces import importance_maps, learning_curves
 from harness.config.claims import ClaimSet, ClaimSpec
 from harness.core.errors import UserError

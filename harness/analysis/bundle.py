@@ -107,10 +107,10 @@ class Analysis:
     meta : :class:`StudyMeta`
     datasets, models : overview tables (see :mod:`harness.analysis.overview`)
     leakage : sequences shared across splits per (dataset, seed), where counted
-    summary : :func:`harness.analysis.stats.summary_table` (logged as ``tables/summary.csv``)
+    summary : :func:`harness.analysis.comparisons.summary_table` (logged as ``tables/summary.csv``)
     results : primary metrics per model, constant predictor and noise ceiling (long)
     baselines : does each model beat the constant predictor and the baseline models
-    comparisons : :func:`harness.analysis.stats.compare` against the reference
+    comparisons : :func:`harness.analysis.comparisons.compare` against the reference
     planted, motif_recovery, promoter, tss_profile, jaspar : enrichment tables
     ablation, ablation_curves : masking-curve areas and mean curves
     compute : cost per dataset and model

@@ -22,7 +22,8 @@ from harness.analysis.claim_runs import (
     run_value,
     seed_mean,
 )
-from harness.analysis.stats import mean_ci, retention_summary
+from harness.analysis.comparisons import retention_summary
+from harness.analysis.intervals import mean_ci
 from harness.config.claims import ClaimSpec
 from harness.core.metrics import LOWER_IS_BETTER
 from harness.core.results import RunResult

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.analysis.stats import mean_ci
+from harness.analysis.intervals import mean_ci
 from harness.config.claims import KINDS, ClaimSpec, DatasetSelector, RunSelector
 from harness.core.results import DatasetRecord, RunResult
 

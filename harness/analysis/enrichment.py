@@ -9,8 +9,9 @@ Per dataset, by what its test split carries:
 - real sequences (no planted motifs): JASPAR 2024 CORE motifs scanned once on the first seed's
   test split, a Fisher test per motif for each model's importance.
 
-The statistics are those of :mod:`harness.analysis.motifs`; this module only chooses what to feed
-them and collects their output into long tables (one ``dataset`` column each).
+The statistics are those of :mod:`harness.analysis.planted`, :mod:`harness.analysis.promoters` and
+:mod:`harness.analysis.jaspar`; this module only chooses what to feed them and collects their
+output into long tables (one ``dataset`` column each).
 """
 
 from __future__ import annotations
@@ -21,9 +22,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis import motifs as motif_stats
+from harness.analysis.importance_masks import valid_positions
 from harness.analysis.index import StudyIndex
-from harness.analysis.stats import mean_ci
+from harness.analysis.intervals import mean_ci
+from harness.analysis.jaspar import (
+    PROMOTER_MOTIFS,
+    hits_enrichment,
+    jaspar_motifs,
+    scan_motifs,
+    select_motifs,
+)
+from harness.analysis.planted import motif_recovery, planted_enrichment
+from harness.analysis.promoters import promoter_enrichment, tss_profile
 from harness.core.results import RunResult
 
 PLANTED_KEYS = ("precision", "recall", "fold_enrichment", "auroc")
@@ -45,7 +55,7 @@ class EnrichmentSettings:
     q: float = 0.1
     max_sequences: int = 300
     jaspar: bool = True
-    jaspar_ids: tuple[str, ...] = tuple(motif_stats.PROMOTER_MOTIFS)
+    jaspar_ids: tuple[str, ...] = tuple(PROMOTER_MOTIFS)
     jaspar_top_n: int = 8
 
 
@@ -59,9 +69,9 @@ class Enrichment:
         ``<key>_ci_lo``, ``<key>_ci_hi`` (mean and t interval over seeds), ``chance precision``
         and ``hypergeom p (max over seeds)``
     motif_recovery : dataset, model, motif, recovery (mean over seeds)
-    promoter : dataset, model, then :func:`motifs.promoter_enrichment`'s columns
+    promoter : dataset, model, then :func:`promoters.promoter_enrichment`'s columns
     tss_profile : dataset, model, offset, mean_relative_importance (seeds pooled)
-    jaspar : dataset, model, then :func:`motifs.hits_enrichment`'s columns, best 5 per model
+    jaspar : dataset, model, then :func:`jaspar.hits_enrichment`'s columns, best 5 per model
     jaspar_info : dataset -> ``{"seed", "n_sequences", "n_motifs"}`` of the scan, or
         ``{"error": why}`` when the scan failed
     """
@@ -99,10 +109,10 @@ def planted_tables(ix: StudyIndex, ds: str) -> tuple[list[dict], list[dict]]:
                 continue
             m = len(r.importance)
             mask = np.asarray(record.test.annotations["motif_mask"])[:m]
-            per_seed.append(motif_stats.planted_enrichment(r.importance, mask))
+            per_seed.append(planted_enrichment(r.importance, mask))
             if "motif_id" in record.test.annotations:
                 rec_frames.append(
-                    motif_stats.motif_recovery(
+                    motif_recovery(
                         r.importance,
                         mask,
                         np.asarray(record.test.annotations["motif_id"])[:m],
@@ -137,12 +147,12 @@ def promoter_tables(ix: StudyIndex, ds: str, q: float) -> tuple[list[pd.DataFram
         if not imps:
             continue
         imp, tok, ts = np.concatenate(imps), np.concatenate(toks), np.concatenate(tss)
-        prof = motif_stats.tss_profile(imp, ts)
+        prof = tss_profile(imp, ts)
         profile += [
             {"dataset": ds, "model": model, "offset": int(o), "mean_relative_importance": float(v)}
             for o, v in zip(prof["offset"], prof["mean_relative_importance"], strict=True)
         ]
-        enr = motif_stats.promoter_enrichment(imp, tok, ts, q=q)
+        enr = promoter_enrichment(imp, tok, ts, q=q)
         enr.insert(0, "model", model)
         enr.insert(0, "dataset", ds)
         frames.append(enr)
@@ -170,18 +180,18 @@ def jaspar_tables(
     n = min(settings.max_sequences, min(len(r.importance) for r in runs if r.seed == seed))
     tokens = record.test.tokens[:n]
     try:
-        chosen = motif_stats.select_motifs(
-            motif_stats.jaspar_motifs(), ids=settings.jaspar_ids, top_n=settings.jaspar_top_n
+        chosen = select_motifs(
+            jaspar_motifs(), ids=settings.jaspar_ids, top_n=settings.jaspar_top_n
         )
-        scanned = motif_stats.scan_motifs(tokens, chosen)
+        scanned = scan_motifs(tokens, chosen)
     except Exception as err:  # an unusable JASPAR install should not sink the whole analysis
         return [], {"error": f"{type(err).__name__}: {err}"}
-    valid = motif_stats.valid_positions(tokens)
+    valid = valid_positions(tokens)
     frames = []
     for r in runs:
         if r.seed != seed:
             continue
-        enr = motif_stats.hits_enrichment(r.importance[:n], scanned, valid, settings.q)
+        enr = hits_enrichment(r.importance[:n], scanned, valid, settings.q)
         enr.insert(0, "model", r.model)
         enr.insert(0, "dataset", ds)
         frames.append(enr.head(5))

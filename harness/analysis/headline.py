@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.analysis.comparisons import PRIMARY_METRICS
 from harness.analysis.index import StudyIndex
-from harness.analysis.stats import PRIMARY_METRICS
 from harness.core.metrics import LOWER_IS_BETTER, PRIMARY
 
 CONSTANT_ROW = "constant predictor"  # the training mean / class frequency, scored on test
@@ -102,7 +102,7 @@ def results_table(
 
     Parameters
     ----------
-    summary : :func:`harness.analysis.stats.summary_table` of the study
+    summary : :func:`harness.analysis.comparisons.summary_table` of the study
     ceilings : :func:`harness.analysis.overview.noise_ceilings`
     reference, baselines : model labels, for the ``kind`` column
 

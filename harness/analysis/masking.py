@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.index import StudyIndex
-from harness.analysis.stats import mean_ci
+from harness.analysis.intervals import mean_ci
 from harness.core.results import RunResult
 from harness.train.ablation import ORDERS, curve_area, curve_metric_name
 

@@ -104,8 +104,27 @@ def parse_study(data: Any, source: str = "study", base: str | Path | None = None
     if claims is not None:
         load_claims(claims)  # its own errors name the claims file and the key
     return study.model_copy(
-        update={"reference": study_reference(study), "claims": _portable(claims)}
+        update={
+            "reference": study_reference(study),
+            "claims": _portable(claims),
+            "models": [with_train_defaults(study, m) for m in study.models],
+        }
     )
+
+
+def with_train_defaults(study: StudyConfig, spec: ModelSpec) -> ModelSpec:
+    """``spec`` with its model class's ``train_defaults`` written into ``spec.train``.
+
+    Precedence, lowest first: :class:`TrainConfig` defaults, the model's ``train_defaults`` (e.g. a
+    warmup + cosine schedule for the new transformers; none for the seed reproductions), the
+    study's ``train`` keys the user wrote, the model's own ``train`` overrides. Written into the
+    spec at load time, so the resolved study logged to MLflow shows what each model trained with
+    and a re-parsed copy (worker processes, confirm runs) trains the same way.
+    """
+    defaults = getattr(get_model(spec.name).factory, "train_defaults", {})
+    chosen = study.train.model_fields_set
+    inherited = {k: v for k, v in defaults.items() if k not in chosen and k not in spec.train}
+    return spec.model_copy(update={"train": {**inherited, **spec.train}}) if inherited else spec
 
 
 def _validate_plugins(study: StudyConfig) -> None:

@@ -49,6 +49,9 @@ class SequenceModel(nn.Module):
     # bar every model should clear (constant, k-mer, the published CNN); "reference", what the
     # others are compared against by default; None, a model under test.
     role: ClassVar[str | None] = None
+    # Train settings this model defaults to (``TrainConfig`` field -> value), below what a study
+    # writes; the seed reproductions keep the harness defaults so earlier results stay comparable.
+    train_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, info: DatasetInfo) -> None:
         super().__init__()

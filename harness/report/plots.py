@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from harness.analysis.motifs import TATA_WINDOW
+from harness.analysis.promoters import TATA_WINDOW
 from harness.analysis.traces import ImportanceMap
 from harness.report.blocks import Plot, slug
 

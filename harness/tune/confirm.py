@@ -16,7 +16,7 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial
 
-from harness.analysis.stats import paired_seed_tests
+from harness.analysis.seed_tests import paired_seed_tests
 from harness.config.load import parse_study
 from harness.config.study import ModelSpec, StudyConfig, TrackingConfig
 from harness.config.tune import TunePlan

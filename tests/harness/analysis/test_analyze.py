@@ -10,13 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis import motifs, stats
 from harness.analysis.analyze import analyze
 from harness.analysis.bundle import MANIFEST, SCHEMA_VERSION, Analysis
+from harness.analysis.comparisons import COMPARE_COLUMNS, compare, summary_table
 from harness.analysis.frames import frame_from_csv, frame_to_csv
 from harness.analysis.headline import CONSTANT_ROW, baselines_table, results_table
 from harness.analysis.index import StudyIndex
+from harness.analysis.intervals import mean_ci
 from harness.analysis.overview import noise_ceilings
+from harness.analysis.planted import planted_enrichment
 from harness.core.errors import UserError
 from tests.harness.fakes import N_BOOT, fake_analysis, fake_study
 
@@ -51,8 +53,8 @@ def _same_values(a: pd.DataFrame, b: pd.DataFrame) -> None:
 def test_summary_and_comparisons_are_the_stats_functions_output(study):
     results, _ = study
     a = fake_analysis()
-    pd.testing.assert_frame_equal(a.summary, stats.summary_table(results))
-    expected = stats.compare(results, "attention", n_boot=N_BOOT, seed=0)
+    pd.testing.assert_frame_equal(a.summary, summary_table(results))
+    expected = compare(results, "attention", n_boot=N_BOOT, seed=0)
     pd.testing.assert_frame_equal(a.comparisons, expected)
 
 
@@ -75,8 +77,8 @@ def test_planted_row_is_the_mean_ci_of_each_seeds_enrichment(study):
         if r.dataset == "synthetic" and r.model == "attention":
             rec = next(d for d in records if d.dataset == "synthetic" and d.seed == r.seed)
             mask = rec.test.annotations["motif_mask"][: len(r.importance)]
-            per_seed.append(motifs.planted_enrichment(r.importance, mask))
-    expected = stats.mean_ci([e["precision"] for e in per_seed])
+            per_seed.append(planted_enrichment(r.importance, mask))
+    expected = mean_ci([e["precision"] for e in per_seed])
     row = fake_analysis().planted.query("dataset == 'synthetic' and model == 'attention'").iloc[0]
     assert (row["precision"], row["precision_ci_lo"], row["precision_ci_hi"]) == expected
     assert row["seeds"] == len(per_seed) == 2
@@ -86,7 +88,7 @@ def test_planted_row_is_the_mean_ci_of_each_seeds_enrichment(study):
 def test_baselines_are_a_role_given_by_the_caller(study):
     results, records = study
     ix = StudyIndex.of(results, records)
-    summary = stats.summary_table(results)
+    summary = summary_table(results)
     ceilings = noise_ceilings(ix)
     with_role = baselines_table(ix, summary, ceilings, ["kmer"])
     assert {"kmer", "beats kmer"} <= set(with_role.columns)
@@ -108,7 +110,7 @@ def test_baselines_are_a_role_given_by_the_caller(study):
 
 def test_constant_predictor_row_is_the_mean_over_models(study):
     results, _ = study
-    summary = stats.summary_table(results)
+    summary = summary_table(results)
     a = fake_analysis()
     row = a.results.query(f"dataset == 'synthetic' and model == '{CONSTANT_ROW}'")
     mse = row[row["metric"] == "mse"]["mean"].iloc[0]
@@ -121,7 +123,7 @@ def test_a_concern_that_cannot_run_leaves_a_note(study):
     results, records = study
     a = analyze(results, records, reference="nope", baselines=[], n_boot=10)
     assert "nope" in a.notes["comparisons"]
-    assert list(a.comparisons.columns) == stats.COMPARE_COLUMNS and a.comparisons.empty
+    assert list(a.comparisons.columns) == COMPARE_COLUMNS and a.comparisons.empty
     assert "claims file" in a.notes["claims"] and a.claims.empty
 
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.load import load_study, parse_study
+from harness.config.load import load_study, model_train_config, parse_study
 from harness.core.errors import UserError
+from harness.core.registry import get_model, load_plugins
 from harness.run.runner import models_for
 
 GOOD = {
@@ -98,3 +99,22 @@ def test_dataset_model_subset_must_name_study_models():
         {**GOOD, "datasets": [{"adapter": "synthetic_motifs", "models": ["gb_cnn"]}]}
     )
     assert [m.key for m in models_for(study, study.datasets[0])] == ["gb_cnn"]
+
+
+def test_model_train_defaults_sit_below_what_the_study_writes(monkeypatch):
+    """A model's ``train_defaults`` fill only the train keys the study leaves unset."""
+    load_plugins()
+    factory = get_model("gb_cnn").factory
+    monkeypatch.setattr(factory, "train_defaults", {"schedule": "warmup_cosine", "lr": 0.05})
+    data = {
+        "name": "defaults",
+        "datasets": [{"adapter": "synthetic_motifs"}],
+        "models": [{"name": "gb_cnn"}, {"name": "gb_cnn", "label": "own", "train": {"lr": 0.1}}],
+        "train": {"lr": 0.002},
+    }
+    study = parse_study(data)
+    first, own = (model_train_config(study, m) for m in study.models)
+    assert first.schedule == "warmup_cosine" and first.lr == 0.002  # study's lr wins
+    assert own.lr == 0.1 and own.schedule == "warmup_cosine"  # the model's own override wins
+    again = parse_study(study.model_dump(mode="json"))  # a worker's re-parsed copy
+    assert model_train_config(again, again.models[0]) == first
