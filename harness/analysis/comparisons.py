@@ -39,13 +39,8 @@ from harness.analysis.multiple_testing import CORRECTIONS, adjust_pvalues
 from harness.analysis.pairing import align_runs, higher_is_better, retention_ratio
 from harness.analysis.seed_tests import paired_seed_tests
 from harness.core.errors import UserError
+from harness.core.metrics import TASK_METRICS
 from harness.core.results import RunResult
-
-PRIMARY_METRICS: dict[str, tuple[str, ...]] = {
-    "binary": ("auroc", "accuracy", "mcc"),
-    "regression": ("pearson", "r2", "mse"),
-    "multiclass": ("accuracy", "f1", "mcc"),
-}
 
 
 def _beats_constant(ref_mean: float, const_mean: float, metric: str) -> bool:
@@ -75,7 +70,7 @@ def _by(results: Sequence[RunResult], *keys: str) -> dict[tuple, list[RunResult]
 
 def _metrics_of(task: str, runs: Sequence[RunResult]) -> list[str]:
     present = set.intersection(*(set(r.metrics) for r in runs)) if runs else set()
-    return [m for m in PRIMARY_METRICS.get(task, ()) if m in present]
+    return [m for m in TASK_METRICS.get(task, ()) if m in present]
 
 
 def summary_table(
@@ -97,7 +92,7 @@ def summary_table(
     rows = []
     for (dataset, model), runs in _by(results, "dataset", "model").items():
         task = runs[0].task
-        primary = PRIMARY_METRICS.get(task, ())
+        primary = TASK_METRICS.get(task, ())
         names = (
             list(metrics)
             if metrics is not None

@@ -8,15 +8,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.index import StudyIndex
-
-COMPUTE_FIELDS = (
-    "n_params",
-    "macs_per_seq",
-    "train_seconds",
-    "seconds_per_epoch",
-    "peak_rss_mb",
-    "epochs_run",
-)
+from harness.core.results import COMPUTE_FIELDS
 
 
 def compute_table(ix: StudyIndex) -> pd.DataFrame:

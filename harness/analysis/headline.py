@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis.comparisons import PRIMARY_METRICS
 from harness.analysis.index import StudyIndex
-from harness.core.metrics import LOWER_IS_BETTER, PRIMARY
+from harness.core.metrics import LOWER_IS_BETTER, PRIMARY, TASK_METRICS
 
 CONSTANT_ROW = "constant predictor"  # the training mean / class frequency, scored on test
 CEILING_ROW = "noise ceiling"
@@ -56,7 +55,7 @@ def _model_rows(
         mine = sub[sub["model"] == model]
         by_metric = {r.metric: r for r in mine.itertuples()}
         seeds = int(mine["n_seeds"].max()) if len(mine) else 0
-        for metric in PRIMARY_METRICS.get(task, ()):
+        for metric in TASK_METRICS.get(task, ()):
             r = by_metric.get(metric)
             rows.append(
                 {
@@ -87,7 +86,7 @@ def _bound_rows(ds: str, task: str, label: str, kind: str, values: dict[str, flo
             "ci_hi": np.nan,
             "seeds": np.nan,
         }
-        for metric in PRIMARY_METRICS.get(task, ())
+        for metric in TASK_METRICS.get(task, ())
     ]
 
 
@@ -117,7 +116,7 @@ def results_table(
     rows: list[dict[str, Any]] = []
     for ds in ix.datasets:
         task = ix.task(ds)
-        metrics = list(PRIMARY_METRICS.get(task, ()))
+        metrics = list(TASK_METRICS.get(task, ()))
         sub = summary[(summary["dataset"] == ds) & summary["metric"].isin(metrics)]
         rows += _model_rows(ix, ds, sub, reference, baselines)
         rows += _bound_rows(ds, task, CONSTANT_ROW, "baseline", constants.get(ds, {}))

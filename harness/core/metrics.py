@@ -10,7 +10,14 @@ from sklearn import metrics as skm
 
 # Metrics where smaller is better; everything else is maximised.
 LOWER_IS_BETTER = frozenset({"loss", "mse", "mae"})
-PRIMARY = {"regression": "pearson", "binary": "auroc", "multiclass": "accuracy"}
+# The metrics each task is judged by, headline first: tables, significance tests and the console
+# show all of them; figures, baseline checks and tuning confirmations use the first (PRIMARY).
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("auroc", "accuracy", "mcc"),
+    "regression": ("pearson", "r2", "mse"),
+    "multiclass": ("accuracy", "f1", "mcc"),
+}
+PRIMARY = {task: metrics[0] for task, metrics in TASK_METRICS.items()}
 
 
 def _safe_corr(fn, a: np.ndarray, b: np.ndarray) -> float:

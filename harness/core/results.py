@@ -12,6 +12,16 @@ import numpy as np
 
 from harness.core.dataset import SplitView
 
+# The per-run cost figures (``RunResult.compute``) that the compute table reports, in its order.
+COMPUTE_FIELDS = (
+    "n_params",
+    "macs_per_seq",
+    "train_seconds",
+    "seconds_per_epoch",
+    "peak_rss_mb",
+    "epochs_run",
+)
+
 
 @dataclass
 class RunResult:

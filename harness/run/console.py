@@ -11,13 +11,8 @@ from rich.table import Table
 from harness.analysis.bundle import Analysis
 from harness.analysis.headline import CEILING_ROW, CONSTANT_ROW
 from harness.config.study import StudyConfig
+from harness.core.metrics import TASK_METRICS
 from harness.run.runner import StudyOutcome
-
-SHOWN = {
-    "regression": ["pearson", "r2", "mse"],
-    "binary": ["accuracy", "auroc", "mcc"],
-    "multiclass": ["accuracy", "f1", "mcc"],
-}
 
 
 def _cell(mean: float, lo: float, hi: float) -> str:
@@ -34,7 +29,7 @@ def _dim(value: float) -> str:
 def _dataset_table(analysis: Analysis, dataset: str, rows: pd.DataFrame) -> Table:
     """Mean ± CI per model of ``dataset``, then the constant predictor and noise ceiling rows."""
     task = analysis.meta.tasks[dataset]
-    metrics = SHOWN[task]
+    metrics = TASK_METRICS[task]
     table = Table(
         title=f"{dataset} — test metrics, mean ± 95% CI over seeds "
         f"(primary: {analysis.meta.primary[dataset]})"
