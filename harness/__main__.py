@@ -173,13 +173,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         analysis = Analysis.load(Path(client.download_artifacts(args.run_id, "analysis", tmp)))
     out_dir = Path(args.out) if args.out else Path("reports") / analysis.meta.study
     paths = write_report(analysis, out_dir)
-    client.log_artifacts(args.run_id, str(out_dir), "report")
-    out.print(f"report: {paths['html']} (also logged to run {args.run_id})")
+    if client.list_artifacts(args.run_id, "report"):
+        # nothing logged is overwritten: the run keeps its own report, the rebuild stays local
+        out.print(f"report: {paths['html']} (the run's own report/ artifacts are kept as they are)")
+    else:
+        client.log_artifacts(args.run_id, str(out_dir), "report")
+        out.print(f"report: {paths['html']} (also logged to run {args.run_id} as report/)")
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-
     from harness.bench.speed import bench  # noqa: PLC0415 (heavy, see docstring)
 
     frame = bench(

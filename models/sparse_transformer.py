@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -122,6 +122,7 @@ class SparseTransformerModel(TransformerModel):
     """
 
     params: SparseTransformerParams
+    role: ClassVar[str | None] = None  # a model under test, not the reference it inherits from
 
     def __init__(self, params: SparseTransformerParams, info: DatasetInfo) -> None:
         super().__init__(params, info)

@@ -3,7 +3,7 @@ attention pooling. The full-attention reference that ``sparse_transformer`` is c
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field, model_validator
@@ -13,6 +13,13 @@ from harness.core.dataset import DatasetInfo
 from harness.core.model import SequenceModel
 from harness.core.registry import Params, register_model
 from models.blocks import Block, ConvStem, PoolingHead, key_mask_of
+
+TRANSFORMER_TRAIN_DEFAULTS: dict[str, Any] = {
+    "optimizer": "adamw",
+    "weight_decay": 0.01,
+    "batch_size": 64,
+    "schedule": "warmup_cosine",
+}
 
 
 class TransformerParams(Params):
@@ -64,6 +71,11 @@ class TransformerModel(SequenceModel):
     sublayer (QKV/out projections, RoPE, scores and weighted values, LayerNorm), feed-forward,
     selector (none here) and head.
     """
+
+    # the full-attention model the sparse variants are measured against
+    role: ClassVar[str | None] = "reference"
+    # what a practitioner trains a transformer with (below the study's own train keys)
+    train_defaults: ClassVar[dict[str, Any]] = TRANSFORMER_TRAIN_DEFAULTS
 
     def __init__(self, params: TransformerParams, info: DatasetInfo) -> None:
         super().__init__(info)

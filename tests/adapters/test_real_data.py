@@ -39,7 +39,8 @@ def load_study_dataset(name: str, monkeypatch, **override):
 @pytest.mark.parametrize("name", STUDIES)
 def test_study_dataset_params_validate(name):
     spec = study_dataset(name)
-    validate_params(ADAPTERS[spec["adapter"]].params, spec["params"], ("params",))
+    params = validate_params(ADAPTERS[spec["adapter"]].params, spec["params"], ("params",))
+    assert isinstance(params, ADAPTERS[spec["adapter"]].params)
 
 
 def test_epd_gena_lm_folds(shared_data, monkeypatch):

@@ -87,8 +87,11 @@ def test_missing_file():
 
 
 def test_shipped_studies_validate():
-    for path in sorted(Path(__file__).resolve().parents[2].glob("studies/*.yaml")):
-        load_study(path)
+    paths = sorted(Path(__file__).resolve().parents[3].glob("studies/*.yaml"))
+    assert len(paths) >= 5, "the studies folder was not found"
+    for path in paths:
+        study = load_study(path)  # raises UserError (one line) on any problem
+        assert study.name and study.models and study.datasets, path
 
 
 def test_dataset_model_subset_must_name_study_models():
