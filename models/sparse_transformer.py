@@ -98,14 +98,20 @@ class SparseTransformerModel(TransformerModel):
 
     Selector training (``selector_training``; measured in docs/models.md):
 
-    - ``attribution`` (default): a full ``transformer`` teacher is trained in :meth:`prepare` by the
-      harness loop (or loaded from ``teacher_checkpoint``) and frozen; the student starts from its
-      weights. Per batch the teacher's input x gradient attribution of each stem token,
-      ``|sum_d h_td * d out / d h_td|``, normalised over tokens, is the target of the selector's
-      softmax (cross-entropy = KL up to a constant). The student trains on its own hard top-k,
-      except in the first ``teacher_forcing_epochs``, when it trains on the teacher's top-k
-      tokens while the selector learns. The selector sees stem features with gradients stopped,
-      so ranking never bends the student's features.
+    - ``response`` (default): a full ``transformer`` teacher is trained in :meth:`prepare` by the
+      harness loop (same train settings and seed; or loaded from ``teacher_checkpoint``) and
+      frozen; the student starts from its weights. Per batch, each stem token's *single-token
+      response* -- the teacher's output with that token alone (attention over one token is the
+      identity, so a function of its own features), minus the sequence's median over tokens, as
+      an L2 norm -- normalised over tokens, is the target of the selector's softmax
+      (cross-entropy = KL up to a constant). It ranks planted motifs as well as an oracle does
+      (recall 0.99 at 10%, where input x gradient reaches 0.77 and pooling weights 0.83). The
+      student trains on its own hard top-k (what inference runs), except in the first
+      ``teacher_forcing_epochs``, when it trains on the teacher's top-k while the selector
+      learns. The selector sees stem features with gradients stopped, so ranking never bends the
+      student's features. Training costs a teacher fit plus the student's.
+    - ``attribution``: the same with the teacher's input x gradient attribution of each stem
+      token, ``|sum_d h_td * d out / d h_td|``, as target.
     - ``pooling``: the same with the teacher's attention-pooling weights as target.
     - ``dynamic`` (DynamicViT, Rao et al. 2021): in training every token stays, and a
       Gumbel-sigmoid hard keep decision (straight-through) masks dropped tokens out of attention
@@ -294,6 +300,7 @@ class SparseTransformerModel(TransformerModel):
         self, features: torch.Tensor, token_pad: torch.Tensor, scores: torch.Tensor
     ) -> torch.Tensor:
         """All tokens, dropped ones masked out through keep decisions that carry gradient."""
+        scores = scores.float()
         logistic = _noise(scores, "logistic")
         if self.params.selector_training == "dynamic":
             soft = torch.sigmoid(scores + logistic)
@@ -326,7 +333,8 @@ class SparseTransformerModel(TransformerModel):
                 return teacher.pooling_weights(tokens)
         if method == "response":
             with torch.no_grad():
-                alone = teacher.single_token_outputs(tokens)
+                # the median in float32, whatever precision autocast ran in
+                alone = teacher.single_token_outputs(tokens).float()
                 background = alone.nanmedian(dim=1, keepdim=True).values
                 return (alone - background).norm(dim=-1).nan_to_num(0.0)
         with torch.enable_grad():
@@ -407,7 +415,8 @@ def _freeze(module: nn.Module) -> None:
 
 def _noise(like: torch.Tensor, kind: str) -> torch.Tensor:
     """Logistic (difference of two Gumbels) or Gumbel noise shaped like ``like``."""
-    u = torch.rand_like(like).clamp(1e-6, 1 - 1e-6)
+    # float32 even under bf16 autocast, where 1 - 1e-6 would round to 1 and the log to -inf
+    u = torch.rand(like.shape, device=like.device).clamp(1e-6, 1 - 1e-6)
     return torch.log(u) - torch.log1p(-u) if kind == "logistic" else -torch.log(-torch.log(u))
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from harness.config.study import TrainConfig
 from harness.core.dataset import PAD_TOKEN
 from harness.train.fit import fit
 from models.blocks import rope
@@ -125,3 +126,26 @@ def test_macs_by_part() -> None:
     t50, t100 = model.macs_by_part(200)["attention"], model.macs_by_part(400)["attention"]
     scores = 2 * 2 * 64  # two blocks, scores + weighted values, per token pair
     assert t100 - 2 * t50 == scores * (100**2 - 2 * 50**2)
+
+
+def test_single_token_outputs_do_not_depend_on_position() -> None:
+    """One token alone: attention is the identity on its value and RoPE cancels, so the response
+    is a function of the token's own features (what the sparse model's selector learns)."""
+    model = build("transformer", make_info("multiclass", 40)).eval()
+    x = random_tokens(2, 40)
+    x[1, 30:] = PAD_TOKEN
+    with torch.no_grad():
+        alone = model.single_token_outputs(x)
+        features, token_pad = model.stem(x)
+        at_seven = model.tokens_out(features[:, 3:4], token_pad[:, 3:4], torch.tensor([7]))
+    assert alone.shape == (2, 10, 3)
+    assert torch.isnan(alone[1, 8:]).all() and not torch.isnan(alone[:, :8]).any()
+    torch.testing.assert_close(alone[:, 3], at_seven)
+
+
+def test_train_defaults_are_valid_train_settings() -> None:
+    model = build("transformer", make_info("binary", 40))
+    config = TrainConfig(**model.train_defaults)
+    assert config.schedule == "warmup_cosine" and config.optimizer == "adamw"
+    assert model.role == "reference"
+    assert build("sparse_transformer", make_info("binary", 40)).role is None
