@@ -131,8 +131,17 @@ class SparseTransformerModel(TransformerModel):
     role: ClassVar[str | None] = None  # a model under test, not the reference it inherits from
 
     def __init__(self, params: SparseTransformerParams, info: DatasetInfo) -> None:
+        sparse = params.sparsity < 1.0
+        # The teacher is built first, from the random state a standalone `transformer` with these
+        # params starts from (the harness seeds right before building a model), and the state is
+        # then rewound: the teacher is exactly that model, so the harness can hand over one
+        # already trained in the same unit instead of training it twice, and the student's own
+        # initialisation is what it would be without a teacher.
+        state = torch.random.get_rng_state()
+        teacher = TransformerModel(base_params(params), info) if sparse and params.teacher else None
+        torch.random.set_rng_state(state)
         super().__init__(params, info)
-        self.sparse = params.sparsity < 1.0
+        self.sparse = sparse
         self.selector: TokenScorer | None = None
         self.teacher: TransformerModel | None = None
         if not self.sparse:
@@ -141,8 +150,8 @@ class SparseTransformerModel(TransformerModel):
         if method in TEACHER_METHODS and not params.teacher:
             raise ValueError(f"selector_training {method!r} distils from a teacher: teacher: true")
         self.selector = TokenScorer(params.d_model, params.selector_hidden)
-        if params.teacher:
-            self.teacher = TransformerModel(base_params(params), info)
+        if teacher is not None:
+            self.teacher = teacher
             _freeze(self.teacher)
         self._cache: _Cache | None = None
         self._forcing = False

@@ -37,6 +37,7 @@ from harness.core.results import DatasetRecord, RunResult
 from harness.report.render import write_report
 from harness.run.tracking import Tracker, flatten, log_dataset_record, log_result
 from harness.train.evaluate import evaluate
+from harness.train.fit import TrainedMemo
 from harness.train.unit import fit_unit, load_dataset
 
 console = Console(stderr=True)
@@ -71,6 +72,7 @@ def train_one(
     tracker: Tracker,
     run_id: str,
     progress: Progress | None = None,
+    memo: TrainedMemo | None = None,
 ) -> RunResult:
     """Fit one unit (train/val only), evaluate it on test, and log it as one child run."""
 
@@ -96,6 +98,7 @@ def train_one(
         on_start=log_setup,
         on_epoch=lambda epoch, metrics: tracker.log_metrics(run_id, metrics, step=epoch),
         progress=progress,
+        memo=memo,
     )
     if fitted.prepare_metrics:
         tracker.log_metrics(run_id, fitted.prepare_metrics)
@@ -190,6 +193,7 @@ def run_unit(
     )
     log_dataset_record(tracker, parent, record)
     out = UnitOutcome(record)
+    memo = TrainedMemo()  # a teacher identical to a model of this unit is not trained twice
     for mspec in models_for(study, dspec):
         name = f"{dspec.key}/{mspec.key}/seed{seed}"
         if progress is not None:
@@ -203,7 +207,9 @@ def run_unit(
         }
         run_id = tracker.start_run(name, tags, parent=parent)
         try:
-            result = train_one(study, mspec, dataset, dspec.key, seed, tracker, run_id, progress)
+            result = train_one(
+                study, mspec, dataset, dspec.key, seed, tracker, run_id, progress, memo
+            )
         except UserError as err:
             tracker.finish(run_id, error=str(err))
             out.user_error = str(err)

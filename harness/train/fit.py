@@ -7,6 +7,7 @@ reaches this module.
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -49,6 +50,42 @@ class FitResult:
     @property
     def seconds_per_epoch(self) -> float:
         return self.train_seconds / max(self.epochs_run, 1)
+
+
+@dataclass
+class _Trained:
+    state: dict[str, torch.Tensor]
+    result: FitResult
+
+
+@dataclass
+class TrainedMemo:
+    """Models already trained in one unit (dataset x seed), by everything that fixes the outcome:
+    class, initial weights, train settings, seed and data.
+
+    Training is deterministic given those, so a sub-model a ``prepare`` hook asks to train (a
+    teacher) that equals a model already trained in the unit -- e.g. the ``transformer`` run a
+    sparse student's teacher duplicates -- gets that model's weights instead of a second training.
+    Only ``FitContext.fit`` reads the memo; every top-level run trains (and logs) in full.
+    """
+
+    entries: dict[str, _Trained] = field(default_factory=dict)
+
+    @staticmethod
+    def key(
+        model: SequenceModel, train: SplitView, val: SplitView, cfg: TrainConfig, seed: int
+    ) -> str:
+        digest = hashlib.sha256()
+        digest.update(f"{type(model).__module__}.{type(model).__qualname__}".encode())
+        for name, tensor in model.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        digest.update(cfg.model_dump_json().encode())
+        digest.update(str(seed).encode())
+        for view in (train, val):
+            digest.update(np.ascontiguousarray(view.tokens).tobytes())
+            digest.update(np.ascontiguousarray(view.labels).tobytes())
+        return digest.hexdigest()
 
 
 def set_seed(seed: int, threads: int) -> torch.Generator:
@@ -154,6 +191,7 @@ class _Loop:
     gen: torch.Generator  # batch order
     aug_gen: torch.Generator  # augmentation draws: separate, so turning it on leaves order alone
     device: str
+    trainable: list[nn.Parameter]
 
 
 def _train_epoch(
@@ -185,7 +223,8 @@ def _train_epoch(
         loop.optimizer.zero_grad(set_to_none=True)
         total.backward()
         if cfg.grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            # trainable parameters only: a frozen teacher's parameters are not being optimised
+            nn.utils.clip_grad_norm_(loop.trainable, cfg.grad_clip)
         loop.optimizer.step()
         if loop.scheduler is not None:
             loop.scheduler.step()
@@ -224,6 +263,7 @@ def fit(
     seed: int,
     on_epoch: EpochCallback | None = None,
     progress: Any | None = None,
+    memo: TrainedMemo | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train``, select the epoch by ``val``, restore the best weights.
 
@@ -232,6 +272,8 @@ def fit(
     on_epoch : called as ``on_epoch(epoch, metrics)`` after every epoch with ``train_*`` and
         ``val_*`` metrics; it may raise (e.g. ``optuna.TrialPruned``) to stop training.
     progress : a ``rich.progress.Progress`` to advance, or None.
+    memo : models trained earlier in the same unit; this model is added to it, and a sub-model
+        that ``prepare`` trains is taken from it when identical (see :class:`TrainedMemo`).
     """
     start = time.perf_counter()
     if isinstance(model, FittedModel):
@@ -241,13 +283,15 @@ def fit(
     gen = set_seed(seed, cfg.threads)
     device = resolve_device(cfg.device)
     model.to(device)
+    key = TrainedMemo.key(model, train, val, cfg, seed) if memo is not None else ""
     result.prepare_metrics = model.prepare(
-        train, val, FitContext(lambda m, tr, va: fit(m, tr, va, cfg, seed))
+        train, val, FitContext(lambda m, tr, va: _fit_sub_model(m, tr, va, cfg, seed, memo))
     )
     optimizer = _make_optimizer(model, cfg)
     aug_gen = torch.Generator().manual_seed(seed + 1)
     scheduler = _make_scheduler(optimizer, cfg, len(train))
-    loop = _Loop(optimizer, scheduler, gen, aug_gen, device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    loop = _Loop(optimizer, scheduler, gen, aug_gen, device, trainable)
     tokens = torch.as_tensor(train.tokens, dtype=torch.long)
     targets = torch.as_tensor(train.labels)
     best_state = copy.deepcopy(model.state_dict())
@@ -280,5 +324,33 @@ def fit(
     if progress is not None:
         progress.remove_task(task_id)
     model.load_state_dict(best_state)
+    model.zero_grad(set_to_none=True)  # a trained model carries no gradients into later use
     result.train_seconds = time.perf_counter() - start
+    if memo is not None:
+        memo.entries[key] = _Trained(best_state, result)
     return result
+
+
+def _fit_sub_model(
+    model: SequenceModel,
+    train: SplitView,
+    val: SplitView,
+    cfg: TrainConfig,
+    seed: int,
+    memo: TrainedMemo | None,
+) -> FitResult:
+    """``fit`` for a model's ``prepare`` (a teacher), reusing an identical model trained earlier
+    in the unit when there is one.
+
+    The global random state is put back afterwards, so the outer model trains the same whether
+    its teacher was trained here, reused, or loaded from a checkpoint.
+    """
+    state = torch.random.get_rng_state()
+    try:
+        found = memo.entries.get(TrainedMemo.key(model, train, val, cfg, seed)) if memo else None
+        if found is not None:
+            model.load_state_dict(found.state)
+            return found.result
+        return fit(model, train, val, cfg, seed, memo=memo)
+    finally:
+        torch.random.set_rng_state(state)

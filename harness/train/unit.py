@@ -18,7 +18,7 @@ from harness.config.study import DatasetSpec, ModelSpec, StudyConfig, TrainConfi
 from harness.core.dataset import SequenceDataset
 from harness.core.model import FittedModel, SequenceModel
 from harness.core.registry import get_adapter, get_model
-from harness.train.fit import EpochCallback, FitResult, fit, set_seed
+from harness.train.fit import EpochCallback, FitResult, TrainedMemo, fit, set_seed
 
 StartCallback = Callable[[BaseModel, TrainConfig], None]
 
@@ -73,6 +73,7 @@ def fit_unit(
     on_start: StartCallback | None = None,
     on_epoch: EpochCallback | None = None,
     progress: Any | None = None,
+    memo: TrainedMemo | None = None,
 ) -> TrainedUnit:
     """Build the model of ``spec`` under ``seed`` and fit it on the train and val splits.
 
@@ -87,6 +88,7 @@ def fit_unit(
     on_epoch : called as ``on_epoch(epoch, metrics)`` after every epoch (see
         :func:`harness.train.fit.fit`); it may raise to stop training.
     progress : a ``rich.progress.Progress`` to advance per epoch, or None.
+    memo : the unit's trained models, so a teacher equal to one of them is not trained twice.
     """
     cfg = model_train_config(study, spec)
     set_seed(seed, cfg.threads)  # the weights are initialised under the unit's seed
@@ -101,5 +103,6 @@ def fit_unit(
         seed,
         on_epoch=on_epoch,
         progress=progress,
+        memo=memo,
     )
     return TrainedUnit(model, params, cfg, fitted)

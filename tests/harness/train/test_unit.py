@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
+import harness.train.fit as fit_module
 from harness.config.load import model_train_config, parse_study
 from harness.config.study import TrainConfig
 from harness.core.errors import UserError
 from harness.core.model import FittedModel, SequenceModel, predict
-from harness.train.fit import fit, set_seed
+from harness.train.fit import TrainedMemo, fit, set_seed
 from harness.train.unit import build_model, fit_unit, load_dataset
 
 STUDY = parse_study(
@@ -96,3 +98,50 @@ def test_a_raising_epoch_callback_stops_training_after_setup_was_reported(datase
             STUDY, TORCH_SPEC, dataset, 0, on_start=lambda p, c: started.append(p), on_epoch=stop
         )
     assert len(started) == 1
+
+
+TEACHER_STUDY = parse_study(
+    {
+        "name": "teacher_memo",
+        "seeds": [0],
+        "datasets": [
+            {
+                "adapter": "synthetic_motifs",
+                "params": {"n": 160, "length": 40, "max_motifs": 2, "target": "regression"},
+            }
+        ],
+        "models": [
+            {"name": "transformer", "params": {"d_model": 16, "n_heads": 2, "n_blocks": 1}},
+            {
+                "name": "sparse_transformer",
+                "params": {"d_model": 16, "n_heads": 2, "n_blocks": 1, "sparsity": 0.2},
+            },
+        ],
+        "train": {"epochs": 2, "batch_size": 32, "monitor": "pearson", "threads": 1},
+    }
+)
+
+
+def test_a_teacher_equal_to_a_trained_model_of_the_unit_is_reused_not_retrained(monkeypatch):
+    dataset = load_dataset(TEACHER_STUDY.datasets[0], 0)
+    full_spec, sparse_spec = TEACHER_STUDY.models
+    # without a memo the student trains its own teacher ...
+    alone = fit_unit(TEACHER_STUDY, sparse_spec, dataset, 0).model
+    # ... with one, the unit's `transformer` is handed over: same weights, no second training
+    memo = TrainedMemo()
+    full = fit_unit(TEACHER_STUDY, full_spec, dataset, 0, memo=memo).model
+    calls: list[str] = []
+    real_fit = fit_module.fit
+
+    def counting_fit(model, *args, **kwargs):
+        calls.append(type(model).__name__)
+        return real_fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "fit", counting_fit)
+    reused = fit_unit(TEACHER_STUDY, sparse_spec, dataset, 0, memo=memo).model
+    assert "TransformerModel" not in calls  # the teacher was not trained again
+    for name, tensor in full.state_dict().items():
+        assert torch.equal(reused.teacher.state_dict()[name], tensor), name
+        assert torch.equal(alone.teacher.state_dict()[name], tensor), name  # reuse is exact
+    view = dataset.view("test")
+    assert np.array_equal(predict(alone, view.tokens), predict(reused, view.tokens))
