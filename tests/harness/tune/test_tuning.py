@@ -102,7 +102,7 @@ def fake_fit(monkeypatch):
     """
     curves = {0.1: [0.8, 0.9, 0.95], 0.5: [0.5, 0.5, 0.5], 0.3: [float("nan")] * 3}
 
-    def fit(model, train, val, cfg, seed, on_epoch=None, progress=None):
+    def fit(model, train, val, cfg, seed, on_epoch=None, progress=None, memo=None):
         ratio = round(model.params.mask_ratio, 3)
         if ratio == 0.7:
             raise RuntimeError("boom")
