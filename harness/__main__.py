@@ -21,7 +21,7 @@ from rich.table import Table
 from harness.config.load import load_study
 from harness.config.tune import apply_overrides
 from harness.core.errors import UserError
-from harness.core.registry import ADAPTERS, MODELS, load_plugins
+from harness.core.registry import ADAPTERS, MODELS, Entry, load_plugins
 
 out = Console()
 err_console = Console(stderr=True)
@@ -105,6 +105,19 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _described(entry: Entry) -> str:
+    """The entry's one-line description, with its role and the seed text it reproduces."""
+    notes = [
+        f"{label}: {value}"
+        for label, value in (
+            ("role", getattr(entry.factory, "role", None)),
+            ("seed reproduction", getattr(entry.factory, "reproduces", None)),
+        )
+        if value
+    ]
+    return entry.description + "".join(f"\n[dim]{n}[/dim]" for n in notes)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
 
     load_plugins()
@@ -119,7 +132,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             for field_name, field in entry.params.model_fields.items():
                 default = field.get_default(call_default_factory=True)
                 params.append(f"{field_name} = {default!r}")
-            grid.add_row(name, entry.description, "\n".join(params) or "—")
+            grid.add_row(name, _described(entry), "\n".join(params) or "—")
         out.print(grid)
     return 0
 

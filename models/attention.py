@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from pydantic import Field
@@ -49,6 +50,8 @@ class AttentionModel(SequenceModel):
     Importance: attention received by each position, averaged over heads and queries (rows of the
     attention matrix sum to one, so each sequence's importance sums to one).
     """
+
+    reproduces: ClassVar[str | None] = "sparse-attention-paper.md, Phase 1"
 
     def __init__(self, params: AttentionParams, info: DatasetInfo) -> None:
         super().__init__(info)

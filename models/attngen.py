@@ -3,7 +3,7 @@ positions and a consistency term between predictions on the original and the mas
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -114,6 +114,8 @@ class AttnGenModel(SequenceModel):
 
     Reported importance: the softmax weights ``A`` (eq. 2), shape (B, L).
     """
+
+    reproduces: ClassVar[str | None] = "attngen-paper.md"
 
     def __init__(self, params: AttnGenParams, info: DatasetInfo) -> None:
         super().__init__(info)

@@ -3,7 +3,7 @@ convolutional motif detector and a direct predictor, no attention."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -54,6 +54,8 @@ class JointPipelineModel(SequenceModel):
 
     Importance: gradient saliency.
     """
+
+    reproduces: ClassVar[str | None] = "sparse-attention-paper.md, joint pipeline"
 
     def __init__(self, params: JointPipelineParams, info: DatasetInfo) -> None:
         super().__init__(info)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from pydantic import Field, field_validator
 from torch import nn
@@ -84,6 +86,8 @@ class SparseAttentionModel(SequenceModel):
 
     Importance: selector scores ``sigmoid(logit)`` for every position.
     """
+
+    reproduces: ClassVar[str | None] = "sparse-attention-paper.md, Phases 2-3"
 
     def __init__(self, params: SparseAttentionParams, info: DatasetInfo) -> None:
         super().__init__(info)

@@ -4,6 +4,7 @@ full-attention teacher's per-position outputs on the positions it selects."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -113,6 +114,8 @@ class SparseDistilledModel(TeacherGuidedSparse):
     position and feature; SST around the teacher's per-feature mean) and ``fidelity_cosine``
     (mean cosine similarity per selected position).
     """
+
+    reproduces: ClassVar[str | None] = "sparse-attention-paper.md, Phase 3 (distilled)"
 
     params: SparseDistilledParams
 

@@ -4,7 +4,7 @@ guides a sparse student's token selector, with a decaying guidance weight."""
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -95,6 +95,8 @@ class TeacherStudentModel(TeacherGuidedSparse):
     k elements), ``selection_jaccard``, and ``selection_chance`` = k / L, the expected precision
     of a random selection.
     """
+
+    reproduces: ClassVar[str | None] = "sequential-training-paper.md"
 
     params: TeacherStudentParams
 

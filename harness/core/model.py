@@ -52,6 +52,9 @@ class SequenceModel(nn.Module):
     # Train settings this model defaults to (``TrainConfig`` field -> value), below what a study
     # writes; the seed reproductions keep the harness defaults so earlier results stay comparable.
     train_defaults: ClassVar[dict[str, Any]] = {}
+    # The seed text this model reproduces faithfully (file and section), or None. Shown by
+    # `harness list`; such models keep the seed's own defaults so earlier results stay comparable.
+    reproduces: ClassVar[str | None] = None
 
     def __init__(self, info: DatasetInfo) -> None:
         super().__init__()

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from harness.__main__ import main
+from harness.__main__ import _described, main
+from harness.core.registry import get_model
 
 TINY = """
 name: tiny
@@ -121,6 +122,11 @@ def test_validate_and_list(tmp_path, capsys):
     listing = capsys.readouterr().out
     for name in ("synthetic_motifs", "attention", "gb_cnn", "constant", "sparsity"):
         assert name in listing
+    # roles and seed reproductions are labelled, so a newcomer sees which model is which
+    assert "role: baseline" in _described(get_model("constant"))
+    assert "role: reference" in _described(get_model("transformer"))
+    assert "seed reproduction: sparse-attention-paper.md" in _described(get_model("attention"))
+    assert "seed reproduction" not in _described(get_model("transformer"))
 
 
 @pytest.mark.parametrize(
