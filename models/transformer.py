@@ -158,14 +158,8 @@ class TransformerModel(SequenceModel):
 
     def importance(self, tokens: torch.Tensor) -> torch.Tensor:
         """Input x gradient per base ``(B, L)``: ``|e_i . d(sum of outputs)/d e_i|``."""
-        was_training = self.training
-        self.eval()
-        with torch.enable_grad():
-            embedded = self.embed(tokens).detach().requires_grad_(True)
-            out = self.head(embedded, tokens)
-            (grad,) = torch.autograd.grad(out.sum(), embedded)
-        self.train(was_training)
-        return (grad * embedded.detach()).sum(dim=-1).abs()
+        embedded, grad = self.embedding_gradient(tokens)
+        return (grad * embedded).sum(dim=-1).abs()
 
     # ------------------------------------------------------------------------------- cost
     def _block_macs(self, n_tokens: int) -> tuple[int, int]:

@@ -110,6 +110,14 @@ class SequenceModel(nn.Module):
         Saliency is the L2 norm over the embedding axis of d(output)/d(embedding), summed over
         output units (the AttnGen paper's §IV-F definition).
         """
+        _, grad = self.embedding_gradient(tokens)
+        return grad.norm(dim=-1)
+
+    def embedding_gradient(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(embedded, d(sum of outputs)/d(embedded))``, both ``(batch, L, d)``, in eval mode.
+
+        The shared first step of gradient saliencies (the default norm, input x gradient).
+        """
         was_training = self.training
         self.eval()
         with torch.enable_grad():
@@ -117,7 +125,7 @@ class SequenceModel(nn.Module):
             out = self.head(embedded, tokens)
             (grad,) = torch.autograd.grad(out.sum(), embedded)
         self.train(was_training)
-        return grad.norm(dim=-1)
+        return embedded.detach(), grad
 
     def macs(self, length: int) -> int:
         """Analytic multiply-accumulates for one sequence of ``length`` positions (inference)."""
