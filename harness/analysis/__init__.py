@@ -1,1 +1,3 @@
-"""analysis"""
+"""The analysis stage: every table of a study computed once into an ``Analysis`` (statistics,
+motifs, claims).
+"""

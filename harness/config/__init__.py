@@ -1,1 +1,3 @@
-"""config"""
+"""The study a user writes, validated before any work: schemas, loading, the tune plan, claims
+files.
+"""

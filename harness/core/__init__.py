@@ -1,1 +1,3 @@
-"""core"""
+"""The contracts everything else builds on: datasets, models, results, the registry, task metrics,
+errors.
+"""

@@ -1,1 +1,1 @@
-"""report"""
+"""The report: renders an ``Analysis`` as HTML (jinja2) and Markdown; computes nothing."""

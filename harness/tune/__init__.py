@@ -1,1 +1,1 @@
-"""tune: the Optuna search of ``harness tune`` (entry point :func:`harness.tune.main.run_tune`)."""
+"""Hyper-parameter search with Optuna: resumable storage, pruning, parallel workers, confirm."""
