@@ -8,6 +8,7 @@ import pytest
 from harness.config.study import TrainConfig
 from harness.train.fit import fit
 from models.kmer_logreg import kmer_counts
+from models.onehot_linear import onehot_features
 from tests.models.helpers import build, make_info, view_of
 
 
@@ -101,3 +102,28 @@ def test_constant_predicts_the_training_prior(task: str) -> None:
     np.testing.assert_allclose(model.predict(tokens[30:]), np.mean(labels[:30]))
     assert (model.importance(tokens) == 0).all()
     assert model.macs(200) == 0
+
+
+def test_onehot_linear_reads_a_fixed_position_and_explains_itself_exactly() -> None:
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 4, size=(400, 40)).astype(np.uint8)
+    labels = (tokens[:, 17] == ACGT["T"]).astype(int)  # the label is the base at position 17
+    model = build("onehot_linear", make_info("binary", 40))
+    model.fit(view_of(tokens[:300], labels[:300]), view_of(tokens[300:350], labels[300:350]))
+    scores = model.predict(tokens[350:])
+    assert np.mean((scores > 0.5) == labels[350:]) >= 0.95
+    importance = model.importance(tokens[350:])
+    assert importance.shape == (50, 40)
+    assert (importance.argmax(axis=1) == 17).all()
+    # exact decomposition: intercept + the coefficient of each held base = the decision function
+    coef = model.estimator.coef_.reshape(40, 4)
+    held = coef[np.arange(40)[None, :], tokens[350:]].sum(axis=1) + model.estimator.intercept_[0]
+    assert np.allclose(held, model.estimator.decision_function(onehot_features(tokens[350:])))
+    assert model.macs(40) == 40
+
+
+def test_onehot_linear_ignores_n_and_pad() -> None:
+    tokens = np.array([[0, 4, 5, 3]], dtype=np.uint8)
+    assert onehot_features(tokens).toarray().tolist() == [
+        [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    ]
