@@ -17,6 +17,7 @@ from pathlib import Path
 
 from harness.analysis.bundle import Analysis
 from harness.report.blocks import Section
+from harness.report.claims_section import section_claims
 from harness.report.page import render_html, render_markdown
 from harness.report.signal_sections import (
     section_ablation,
@@ -24,13 +25,12 @@ from harness.report.signal_sections import (
     section_importance,
     section_learning_curves,
 )
+from harness.report.significance_section import section_significance
 from harness.report.summary_sections import (
     section_baselines,
-    section_claims,
     section_compute,
     section_overview,
     section_results,
-    section_significance,
 )
 
 SECTIONS = (

@@ -1,5 +1,5 @@
-"""Sections about how well and at what cost: Overview, Results, Baselines, Significance, Compute,
-Claims. Each builder turns Analysis tables into blocks (selects, renames, formats); none computes.
+"""Sections about how well and at what cost: Overview, Results, Baselines, Compute. Each
+builder turns Analysis tables into blocks (selects, renames, formats); none computes.
 """
 
 from __future__ import annotations
@@ -143,54 +143,6 @@ def section_baselines(a: Analysis) -> Section:
     return sec
 
 
-# -------------------------------------------------------------------------- significance
-def _significance_text(reference: str, correction: str) -> str:
-    return (
-        f"Each model against the reference **{reference}**, per primary metric. "
-        "`diff` is the mean over seeds of model minus reference with its t interval; "
-        "`t p` and `Wilcoxon p` test it over seeds (Wilcoxon cannot reach 0.05 with fewer "
-        "than 6 seeds). The example-level test compares the two models on the same test "
-        "examples of each seed (exact McNemar for accuracy, DeLong for AUROC, paired "
-        "bootstrap otherwise); its p is the largest over seeds (the difference must hold in "
-        "every seed). Retention is model / reference (reference / model for MSE) with a "
-        "two-level bootstrap CI, next to the constant predictor's retention (blank where the "
-        "reference is no better than the constant predictor on that metric). All p-values "
-        f"are {correction}-adjusted across the whole study; `significant` uses the adjusted "
-        "example-level p < 0.05."
-    )
-
-
-def section_significance(a: Analysis) -> Section:
-    sec = Section("Significance")
-    frame, reference = a.comparisons, a.meta.reference
-    if "comparisons" in a.notes:
-        sec.no_data(a.notes["comparisons"])
-        return sec
-    if frame.empty:
-        sec.no_data(f"no model shares a dataset and seed with the reference {reference!r}")
-        return sec
-    sec.blocks.append(Text(_significance_text(reference, a.meta.correction)))
-    shown = pd.DataFrame(
-        {
-            "dataset": frame["dataset"],
-            "model": frame["model"],
-            "metric": frame["metric"],
-            "model mean": frame["model_mean"],
-            "reference mean": frame["ref_mean"],
-            "diff [95% CI]": ci_column(frame, "diff", "diff_ci_lo", "diff_ci_hi"),
-            "t p (adj)": frame["t_p_adj"],
-            "Wilcoxon p (adj)": frame["wilcoxon_p_adj"],
-            "example test": frame["example_test"],
-            "example p (adj)": frame["example_p_adj"],
-            "retention [95% CI]": ci_column(frame, "retention", "retention_lo", "retention_hi"),
-            "constant retention": frame["const_retention"],
-            "significant": frame["significant"],
-        }
-    )
-    sec.blocks.append(Table(shown, f"Comparisons with {reference} ({len(frame)} tests)"))
-    return sec
-
-
 # ------------------------------------------------------------------------------- compute
 def section_compute(a: Analysis) -> Section:
     sec = Section("Compute")
@@ -199,26 +151,4 @@ def section_compute(a: Analysis) -> Section:
         return sec
     sec.blocks.append(Text(COMPUTE_INTRO))
     sec.blocks.append(Table(a.compute, "Compute per dataset and model"))
-    return sec
-
-
-# -------------------------------------------------------------------------------- claims
-def section_claims(a: Analysis) -> Section:
-    """The claims table as the analysis holds it (columns as given), verdicts coloured in HTML."""
-    sec = Section("Claims")
-    if "claims" in a.notes:
-        sec.no_data(a.notes["claims"])
-        return sec
-    if a.claims.empty:
-        sec.no_data("the claims file lists no claims")
-        return sec
-    counts = ", ".join(f"{n} {verdict}" for verdict, n in a.claims_verdicts.items())
-    sec.blocks.append(
-        Text(
-            "Each claim of the study's claims file, measured on this study"
-            + (f": {counts}." if counts else ".")
-            + " Verdict rules: docs/report.md."
-        )
-    )
-    sec.blocks.append(Table(a.claims, "Claims", class_column="verdict"))
     return sec
