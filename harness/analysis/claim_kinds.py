@@ -132,14 +132,14 @@ def _compute_pair(claim: ClaimSpec, target: Target) -> tuple[float, float, str]:
 def ratio(claim: ClaimSpec, target: Target, options: Options) -> Measure:
     """Reference / candidate of a compute field, e.g. parameter efficiency."""
     a, b, basis = _compute_pair(claim, target)
-    return Measure(a / b, basis=basis)
+    return Measure(a / b, basis=basis, exact=True)
 
 
 @measurement("savings")
 def savings(claim: ClaimSpec, target: Target, options: Options) -> Measure:
     """1 - candidate / reference of a compute field, e.g. the share of MACs saved."""
     a, b, basis = _compute_pair(claim, target)
-    return Measure(1 - b / a, basis=basis)
+    return Measure(1 - b / a, basis=basis, exact=True)
 
 
 # ----------------------------------------------------------------------------- difference
@@ -191,19 +191,44 @@ def _outside_claim(claim: ClaimSpec, target: Target) -> bool:
     usable=_outside_claim,
 )
 def best_param(claim: ClaimSpec, target: Target, options: Options) -> Measure:
-    """The value of ``param`` whose runs have the best (highest) mean ``metric``."""
+    """The value of ``param`` whose runs have the best (highest) mean ``metric``, with a
+    seed-bootstrap interval of that best value (seeds resampled with replacement, the same
+    draw for every value of the param, the best value found on each resample)."""
     key = metric_key(claim, target.task)
-    scores: dict[float, list[float]] = {}
+    by_value: dict[float, dict[int, float]] = {}
     for r in target.runs:
-        scores.setdefault(float(r.params[claim.param]), []).append(run_value(r, key))
-    means = {k: float(np.nanmean(v)) for k, v in sorted(scores.items())}
+        by_value.setdefault(float(r.params[claim.param]), {})[r.seed] = run_value(r, key)
+    values = sorted(by_value)
+    means = {k: float(np.nanmean(list(by_value[k].values()))) for k in values}
     best = max(means, key=lambda k: means[k])
     listing = ", ".join(f"{k:g}: {v:.4f}" for k, v in means.items())
+    lo, hi = _best_value_interval(by_value, options)
     return Measure(
         best,
-        basis=f"{target.where}: mean {key} by {claim.param} over '{target.label}'",
+        lo,
+        hi,
+        basis=f"{target.where}: mean {key} by {claim.param} over '{target.label}', "
+        "seed-bootstrap interval of the best value",
         note=f"{display_name(key)} by {str(claim.param).replace('_', ' ')} {listing}",
     )
+
+
+def _best_value_interval(
+    by_value: dict[float, dict[int, float]], options: Options
+) -> tuple[float, float]:
+    """2.5% and 97.5% quantiles (as param values) of the best value over seed resamples; NaN
+    without at least two seeds shared by every value."""
+    values = sorted(by_value)
+    seeds = sorted(set.intersection(*(set(v) for v in by_value.values())))
+    if len(seeds) < 2:
+        return float("nan"), float("nan")
+    table = np.array([[by_value[v][s] for s in seeds] for v in values])  # (values, seeds)
+    rng = np.random.default_rng([options.seed, 104729])
+    draws = rng.integers(0, len(seeds), size=(options.n_boot, len(seeds)))
+    means = np.nanmean(table[:, draws], axis=2)  # (values, n_boot)
+    best = np.asarray(values)[np.nanargmax(means, axis=0)]
+    lo, hi = np.quantile(best, [0.025, 0.975], method="inverted_cdf")
+    return float(lo), float(hi)
 
 
 # -------------------------------------------------------------------------- masking curves

@@ -24,7 +24,12 @@ Records = Sequence[DatasetRecord]
 
 @dataclass(frozen=True)
 class Measure:
-    """A measured value with its 95% CI, the weak baseline beside it and what was measured."""
+    """A measured value with its 95% CI, the weak baseline beside it and what was measured.
+
+    ``exact``: a deterministic figure (a compute field) with no sampling error, its CI the value
+    itself; ``n_seeds`` and ``n_examples``: the evidence it rests on (filled by the judge from
+    the claim's runs).
+    """
 
     value: float
     lo: float = float("nan")
@@ -32,6 +37,9 @@ class Measure:
     constant: float = float("nan")
     basis: str = ""
     note: str = ""
+    exact: bool = False
+    n_seeds: int = 0
+    n_examples: int = 0
 
 
 class NotTestable(Exception):
@@ -285,6 +293,18 @@ def find_target(claim: ClaimSpec, kind: Kind, results: Results, records: Records
             if target is not None:
                 return target
     raise NotTestable(_missing(claim))
+
+
+def evidence(target: Target) -> tuple[int, int]:
+    """(seeds, test examples) a measurement on ``target`` rests on: the seeds the candidate runs
+    share with the reference runs (all of the candidate's without a reference), and the smallest
+    test split among those runs."""
+    seeds = {r.seed for r in target.runs}
+    if target.reference:
+        seeds &= {r.seed for r in target.reference}
+    runs = [r for r in (*target.runs, *target.reference) if r.seed in seeds]
+    examples = min((len(r.y_true) for r in runs), default=0)
+    return len(seeds), int(examples)
 
 
 def _missing(claim: ClaimSpec) -> str:

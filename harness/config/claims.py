@@ -9,9 +9,9 @@ validates the file against :class:`ClaimSet` before any work starts, and
         claim: Sparse attention at 10% sparsity keeps 96.1% of full attention's performance
         source: {file: sparse-attention-paper.md, section: §4.2}
         kind: retention                  # what is measured (see KINDS)
-        direction: at_least              # how it is judged (see harness.analysis.claims.verdict)
+        direction: at_least              # the claim's side (see harness.analysis.claims.verdict)
         value: 0.961
-        margin: 0.0005                   # half a unit of the claim's last printed digit
+        margin: 0.0005                   # required: half a unit of the last printed digit
         claimed: ">= 96.1%"              # as printed in the table (default: derived)
         runs: {model: sparse_attention, params: {sparsity: 0.1}}
         reference: {model: attention}
@@ -165,7 +165,11 @@ class ClaimSpec(_Strict):
         description="claimed number, [low, high] for in_range, or 'baseline' (the weak baseline "
         "measured beside the value, e.g. chance)"
     )
-    margin: float = Field(0.0, ge=0, description="tolerance: half a unit of the last digit")
+    margin: float = Field(
+        ge=0,
+        description="required: the boundary's offset from `value` (bounds: half a unit of the "
+        "last printed digit; approx: the declared equivalence margin)",
+    )
     claimed: str | None = Field(None, description="the claim as printed; default derived")
     note: str = Field("", description="appended to the row's basis")
     runs: list[RunSelector] = Field(min_length=1, description="the measured (candidate) runs")

@@ -37,6 +37,7 @@ CLAIM = {
     "kind": "retention",
     "direction": "at_least",
     "value": 0.9,
+    "margin": 0.0005,
     "runs": {"model": "sparse_attention", "params": {"sparsity": 0.1}},
     "reference": {"model": "attention"},
     "metric": "test_pearson",
