@@ -456,7 +456,8 @@ def build_dataset(
         action = "dropped from the earlier split" if params.drop_leakage else "kept"
         warnings.warn(
             f"{source}: sequences shared across splits ({shown}); {action} "
-            "(drop_leakage: true removes them from train/val, test stays official)",
+            "(drop_leakage: true removes exact and reverse-complement copies from train/val, "
+            "test stays official; near-duplicates, k-mer Jaccard >= 0.7, are only reported)",
             stacklevel=2,
         )
     if params.drop_leakage:

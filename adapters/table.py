@@ -6,7 +6,11 @@ Splits come from one of:
 - ``files``: split -> file or list of files (val optional: carved from train; test required),
   e.g. GUE ``{train: train.csv, val: dev.csv, test: test.csv}``;
 - ``folds``: split -> fold numbers, file names from ``fold_pattern``, e.g. EPD GENA-LM
-  ``{train: [1, 2, 3], val: [4], test: [5]}``.
+  ``{train: [1, 2, 3], val: [4], test: [5]}``;
+- ``test_fraction``: a single file split at random, stratified by class: ``test_fraction`` of its
+  rows become test (drawn with ``split_seed``, the same for every run seed, so all seeds are
+  scored on the same rows), then ``val_fraction`` of the rest becomes validation (drawn with the
+  run seed, as wherever validation is carved from train).
 
 Relative file names in ``files`` / ``fold_pattern`` are taken inside ``path`` when ``path`` is a
 folder, else against the current directory.
@@ -30,6 +34,7 @@ from adapters.sequences import (
     resolve_path,
     task_for,
 )
+from adapters.splits import carve
 from harness.core.dataset import SPLITS, SequenceDataset
 from harness.core.errors import UserError
 from harness.core.registry import register_adapter
@@ -86,12 +91,38 @@ class TableParams(CommonParams):
     tss_index: int | None = Field(
         None, ge=0, description="0-based TSS position of every row, stored as tss_index"
     )
+    test_fraction: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="split the single table `path` at random (stratified by class): this "
+        "fraction of rows is test, then val_fraction of the rest is validation",
+    )
+    split_seed: int = Field(
+        0,
+        description="seed of the test rows drawn by test_fraction; fixed across run seeds so "
+        "every seed is scored on the same test rows",
+    )
 
     @model_validator(mode="after")
     def _one_split_source(self) -> TableParams:
-        given = [self.split_column is not None, self.files is not None, self.folds is not None]
-        if sum(given) != 1:
-            raise ValueError("give exactly one of split_column, files, folds")
+        given = {
+            "split_column": self.split_column is not None,
+            "files": self.files is not None,
+            "folds": self.folds is not None,
+            "test_fraction": self.test_fraction is not None,
+        }
+        if sum(given.values()) != 1:
+            chosen = [k for k, v in given.items() if v]
+            why = f" (got {', '.join(chosen)})" if chosen else ""
+            raise ValueError(f"give exactly one of split_column, files, folds, test_fraction{why}")
+        if self.test_fraction is not None:
+            if self.path is None:
+                raise ValueError("test_fraction needs path (the table file to split)")
+            if self.test_fraction + self.val_fraction >= 1:
+                raise ValueError("test_fraction + val_fraction must be below 1")
+        elif "split_seed" in self.model_fields_set:
+            raise ValueError("split_seed is only used with test_fraction")
         if self.split_column is not None and self.path is None:
             raise ValueError("split_column needs path (the table file)")
         if self.folds is not None and self.path is None:
@@ -145,12 +176,14 @@ def column(df: pd.DataFrame, name: str | int, path: Path, what: str) -> pd.Serie
 
 
 def table_files(params: TableParams) -> list[tuple[Path, str | None]]:
-    """(file, split) pairs; split None means 'read it from split_column'."""
+    """(file, split) pairs; split None: from split_column, or drawn by test_fraction."""
     base = resolve_path(params.path) if params.path is not None else None
     folder = base if base is not None and base.is_dir() else None
     if params.path is not None and not base.exists():
         raise UserError(f"table: path not found: {base}")
-    if params.split_column is not None:
+    if params.split_column is not None or params.test_fraction is not None:
+        if folder is not None:
+            raise UserError(f"table: path must be a table file here, got the folder {base}")
         return [(base, None)]
     pairs: list[tuple[Path, str | None]] = []
     if params.folds is not None:
@@ -178,9 +211,30 @@ def split_of_rows(values: pd.Series, extra: dict[str, str] | None, path: Path) -
     return lowered.map(mapping).to_numpy(dtype=str)
 
 
+def split_source(params: TableParams) -> str:
+    """Which option defined the splits: split_column, files, folds or test_fraction."""
+    for name in ("split_column", "folds", "test_fraction"):
+        if getattr(params, name) is not None:
+            return name
+    return "files"
+
+
+def split_by_fraction(
+    labels: np.ndarray, task: str, test_fraction: float, seed: int
+) -> dict[str, np.ndarray]:
+    """Train and test rows of a single table (validation is carved from train later).
+
+    labels : (n,) -> {"train": int64 (n - m,), "test": int64 (m,)}, m ~ ``test_fraction`` * n,
+    stratified by class for classification, seeded by ``seed``.
+    """
+    strat = labels if task != "regression" else None
+    train, test = carve(np.arange(len(labels)), test_fraction, seed, strat)
+    return {"train": train, "val": np.zeros(0, dtype=np.int64), "test": test}
+
+
 @register_adapter("table", TableParams)
 def load(params: TableParams, seed: int) -> SequenceDataset:
-    """CSV/TSV with sequence and label columns; splits from a column, files or folds."""
+    """CSV/TSV with sequence and label columns; splits from a column, files, folds or fractions."""
     seqs: list[str] = []
     raw_labels: list[str] = []
     ids: list[str] = []
@@ -204,11 +258,11 @@ def load(params: TableParams, seed: int) -> SequenceDataset:
         else:
             index = [str(k + first_line) for k in range(len(df))]
         ids += [f"{path.name}:{i}" for i in index]
-        if split is None:
+        if params.split_column is not None:
             values = column(df, params.split_column, path, "split")
             splits.append(split_of_rows(values, params.split_values, path))
-        else:
-            splits.append(np.full(len(df), split))
+        else:  # test_fraction: every row is train until split_by_fraction draws test
+            splits.append(np.full(len(df), split or "train"))
     starts_arr = np.array(starts)
 
     def where(i: int) -> str:
@@ -231,6 +285,8 @@ def load(params: TableParams, seed: int) -> SequenceDataset:
         task = task_for(len(class_names), ", ".join(sorted({str(p) for p, _ in pairs})))
     split_names = np.concatenate(splits)
     split = {s: np.flatnonzero(split_names == s) for s in SPLITS}
+    if params.test_fraction is not None:
+        split = split_by_fraction(labels, task, params.test_fraction, params.split_seed)
     tss = None
     if params.tss_index is not None:
         tss = np.full(len(seqs), params.tss_index, dtype=np.int64)
@@ -238,9 +294,9 @@ def load(params: TableParams, seed: int) -> SequenceDataset:
         "source": "table",
         "files": {s: [str(p) for p, sp in pairs if sp in (s, None)] for s in SPLITS},
         "class_names": class_names,
-        "split_source": "split_column"
-        if params.split_column is not None
-        else ("folds" if params.folds is not None else "files"),
+        "split_source": split_source(params),
+        "test_fraction": params.test_fraction,
+        "split_seed": params.split_seed if params.test_fraction is not None else None,
         "val_carved_from_train": not len(split["val"]),
         "tss_index": params.tss_index,
     }

@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.core.dataset import DatasetInfo, SplitView
-from harness.core.model import FitContext, SequenceModel
+from harness.core.model import ATTENTION_PART, FitContext, SequenceModel
 from harness.core.registry import Params, register_model
 from models.layers import ClassifierHead, PositionalEncoding, attention_macs
 
@@ -129,9 +129,17 @@ class AttentionModel(SequenceModel):
         self.train(was_training)
         return weights.mean(dim=(1, 2))
 
+    def macs_by_part(self, length: int) -> dict[str, int]:
+        """``attention_sublayer``: Q/K/V/output projections ``4 L d^2`` and scores and weighted
+        values ``2 L^2 d``; ``head``: the classifier."""
+        parts = {
+            ATTENTION_PART: attention_macs(length, length, self.params.embed_dim),
+            "head": self.classifier.macs(),
+        }
+        return {"total": sum(parts.values()), **parts}
+
     def macs(self, length: int) -> int:
-        """Q/K/V/output projections ``4 L d^2``, scores and weighted values ``2 L^2 d``, head."""
-        return attention_macs(length, length, self.params.embed_dim) + self.classifier.macs()
+        return self.macs_by_part(length)["total"]
 
 
 def load_or_fit_teacher(

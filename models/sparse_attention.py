@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from harness.core.dataset import DatasetInfo
-from harness.core.model import SequenceModel
+from harness.core.model import ATTENTION_PART, SequenceModel
 from harness.core.registry import Params, register_model
 from models.layers import (
     ClassifierHead,
@@ -202,21 +202,22 @@ class SparseAttentionModel(SequenceModel):
         self.train(was_training)
         return scores
 
-    def macs_breakdown(self, length: int) -> dict[str, int]:
-        """MACs by part: ``selector`` O(L), ``approximator`` O(k) (+ O(k^2) with ``attend``),
-        ``gating`` (score x output, k d) and ``head``."""
+    def macs_by_part(self, length: int) -> dict[str, int]:
+        """MACs by part: ``selector`` O(L); ``attention_sublayer``, what stands in for attention
+        over the k kept positions: the approximator O(k) (+ O(k^2) with ``attend``) and the
+        gating (score x output, k d); ``head``."""
         k = self.n_kept(length)
         d = self.params.embed_dim
         approximator = self.approximator.macs(k)
         if self.set_attention is not None:
             approximator += attention_macs(k, k, d)
-        return {
+        parts = {
             "selector": self.selector.macs(length),
-            "approximator": approximator,
-            "gating": k * d,
+            ATTENTION_PART: approximator + k * d,
             "head": self.classifier.macs(),
         }
+        return {"total": sum(parts.values()), **parts}
 
     def macs(self, length: int) -> int:
-        """Sum of :meth:`macs_breakdown`; the selector, not the approximator, dominates at 10%."""
-        return sum(self.macs_breakdown(length).values())
+        """The selector, not the attention stand-in, dominates at 10%."""
+        return self.macs_by_part(length)["total"]

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.core.dataset import DatasetInfo, SplitView
-from harness.core.model import FitContext
+from harness.core.model import ATTENTION_PART, FitContext
 from harness.core.registry import register_model
 from models.blocks import TokenScorer
 from models.transformer import TransformerModel, TransformerParams
@@ -409,7 +409,7 @@ class SparseTransformerModel(TransformerModel):
         attention, ffn = self._block_macs(k)
         parts = {
             "stem": self.stem.macs(length),
-            "attention": attention,
+            ATTENTION_PART: attention,
             "ffn": ffn,
             "selector": self.selector.macs(n_tokens),
             "head": self.pool_head.macs(k),

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from harness.core.dataset import DatasetInfo
-from harness.core.model import SequenceModel
+from harness.core.model import ATTENTION_PART, SequenceModel
 from harness.core.registry import Params, register_model
 from models.blocks import Block, ConvStem, PoolingHead, key_mask_of
 
@@ -172,7 +172,7 @@ class TransformerModel(SequenceModel):
         attention, ffn = self._block_macs(n_tokens)
         parts = {
             "stem": self.stem.macs(length),
-            "attention": attention,
+            ATTENTION_PART: attention,
             "ffn": ffn,
             "selector": 0,
             "head": self.pool_head.macs(n_tokens),

@@ -24,9 +24,17 @@ from harness.analysis.enrichment import Enrichment, EnrichmentSettings, enrichme
 from harness.analysis.headline import baselines_table, primary_metric, results_table
 from harness.analysis.index import StudyIndex
 from harness.analysis.masking import ablation_tables
-from harness.analysis.overview import datasets_table, leakage_table, models_table, noise_ceilings
+from harness.analysis.overview import (
+    datasets_table,
+    failures_table,
+    leakage_table,
+    models_table,
+    noise_ceilings,
+    settings_table,
+)
 from harness.analysis.traces import importance_maps, learning_curves
 from harness.config.claims import ClaimSet, ClaimSpec
+from harness.config.study import StudyConfig
 from harness.core.errors import UserError
 from harness.core.results import DatasetRecord, RunResult
 
@@ -124,6 +132,8 @@ def analyze(
     enrichment_settings: EnrichmentSettings | None = None,
     study: str = "",
     facts: Mapping[str, str] | None = None,
+    study_config: StudyConfig | None = None,
+    failures: Sequence[Mapping[str, Any]] = (),
 ) -> Analysis:
     """Compute every table of a study once.
 
@@ -142,6 +152,9 @@ def analyze(
     enrichment_settings : motif enrichment options (default :class:`EnrichmentSettings`)
     study : study name (report title)
     facts : shown verbatim in the overview, e.g. ``{"parent_run_id": ..., "tracking_uri": ...}``
+    study_config : the study as run (settings table: dataset params, train settings, per-model
+        overrides); None lists only what the records say
+    failures : the runs that FAILED, as mappings with keys dataset, model, seed, reason
 
     Returns
     -------
@@ -184,6 +197,8 @@ def analyze(
         datasets=datasets_table(ix),
         models=models_table(ix),
         leakage=leakage_table(ix),
+        settings=settings_table(study_config, ix.records),
+        failures=failures_table(failures),
         summary=summary,
         results=results_table(ix, summary, ceilings, reference, baselines),
         baselines=baselines_table(ix, summary, ceilings, baselines),

@@ -2,8 +2,9 @@
 
 - weighted metrics: a metric recomputed, vectorised, on test sets re-weighted by bootstrap counts;
 - the paired bootstrap of a difference on one test set (the same resamples for both models);
-- a two-level paired bootstrap (seeds, then test examples within each seed, the same resample for
-  both models) of a model and the reference, averaged over seeds.
+- example resamples shared by every seed and model (seeds score the same test examples), and the
+  per-seed metrics of a model and the reference on them, from which
+  :func:`harness.analysis.intervals.two_level_se` builds intervals over seeds and examples.
 """
 
 from __future__ import annotations
@@ -192,15 +193,47 @@ def paired_bootstrap(
 
 
 @dataclass(frozen=True)
-class BootstrapPair:
-    """Two-level bootstrap of a metric for a model and the reference, averaged over seeds.
+class ExampleResamples:
+    """Bootstrap counts over the union of the test examples of every seed.
 
-    ``model`` and ``reference`` are (B,) seed-averaged metrics on the same resamples;
-    ``per_seed_p`` are the one-level (examples only) bootstrap p-values of each seed.
+    ``ids`` : (N,) sorted example ids (as str); ``counts`` : (B, N) how often each is drawn.
+    Seeds score the same test examples, so one resample per replicate, looked up by id, applies
+    to every seed and every model: the test set's own variability then moves all seeds together,
+    as it does when a new test set is drawn.
     """
 
-    model: np.ndarray
-    reference: np.ndarray
+    ids: np.ndarray
+    counts: np.ndarray
+
+    def weights(self, ids: np.ndarray) -> np.ndarray:
+        """(B, n) counts of the examples ``ids`` (n,), in that order; every id must be known."""
+        keys = np.asarray(ids).astype(str)
+        pos = np.searchsorted(self.ids, keys)
+        if not np.array_equal(self.ids[np.minimum(pos, len(self.ids) - 1)], keys):
+            raise ValueError("example ids outside the resampled test examples")
+        return self.counts[:, pos]
+
+
+def example_resamples(
+    ids: Sequence[np.ndarray], n_boot: int, rng: np.random.Generator
+) -> ExampleResamples:
+    """Draw ``n_boot`` resamples of the union of ``ids`` (one (n_s,) id array per seed)."""
+    union = np.unique(np.concatenate([np.asarray(i).astype(str) for i in ids]))
+    return ExampleResamples(union, bootstrap_weights(len(union), n_boot, rng))
+
+
+@dataclass(frozen=True)
+class SeedBootstrap:
+    """A metric of a model and the reference per seed, on the full test set and on resamples.
+
+    ``point`` : (S, 2) model, reference per seed; ``boot`` : (B, S, 2) the same on B example
+    resamples shared by every seed and both models (NaN where a resample leaves the metric
+    undefined); ``per_seed_p`` : the one-level (examples only) bootstrap p-value of each seed.
+    :func:`harness.analysis.intervals.two_level_se` turns them into intervals.
+    """
+
+    point: np.ndarray
+    boot: np.ndarray
     per_seed_p: tuple[float, ...]
 
 
@@ -209,34 +242,20 @@ def hierarchical_bootstrap(
     task: str,
     metric: str,
     weights: Sequence[np.ndarray],
-    rng: np.random.Generator,
-) -> BootstrapPair:
-    """Resample seeds, then test examples within each seed (paired between the two models).
+) -> SeedBootstrap:
+    """The metric of a model and the reference per seed on shared example resamples.
 
     Parameters
     ----------
     pairs : per seed ``(y_true (n_s,), score_model, score_reference)``
-    weights : per seed (B, n_s) bootstrap counts (shared across models so that every model is
-        judged on the same resamples)
-    rng : draws which seeds enter each resample
+    weights : per seed (B, n_s) bootstrap counts, from one :class:`ExampleResamples` so that
+        every seed and every model is judged on the same resampled test examples
     """
-    per_model, per_ref, per_p = [], [], []
+    point, boot, per_p = [], [], []
     for (y, sm, sr), w in zip(pairs, weights, strict=True):
-        mm, mr = _chunked(task, metric, y, sm, w), _chunked(task, metric, y, sr, w)
-        per_model.append(mm)
-        per_ref.append(mr)
-        per_p.append(bootstrap_p(mm - mr))
-    n_seeds, n_boot = len(pairs), len(weights[0])
-    picks = rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_boot) / n_seeds
-    return BootstrapPair(_pick_mean(picks, per_model), _pick_mean(picks, per_ref), tuple(per_p))
-
-
-def _pick_mean(picks: np.ndarray, per_seed: list[np.ndarray]) -> np.ndarray:
-    # Mean over the drawn seeds, skipping a seed whose resample left the metric undefined
-    # (e.g. AUROC of a resample with one class) instead of counting it as 0.
-    values = np.column_stack(per_seed)
-    ok = np.isfinite(values)
-    weight = np.where(ok, picks, 0.0)
-    total = weight.sum(axis=1)
-    num = (weight * np.where(ok, values, 0.0)).sum(axis=1)
-    return np.divide(num, total, out=np.full(len(total), np.nan), where=total > 0)
+        full = np.vstack([np.ones((1, len(y)), dtype=w.dtype), w])  # row 0: the test set itself
+        mm, mr = _chunked(task, metric, y, sm, full), _chunked(task, metric, y, sr, full)
+        point.append([mm[0], mr[0]])
+        boot.append(np.column_stack([mm[1:], mr[1:]]))
+        per_p.append(bootstrap_p(mm[1:] - mr[1:]))
+    return SeedBootstrap(np.asarray(point), np.stack(boot, axis=1), tuple(per_p))

@@ -31,7 +31,7 @@ from harness.analysis.frames import read_frame, write_frame
 from harness.analysis.traces import ImportanceMap
 from harness.core.errors import UserError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: settings and failures tables
 MANIFEST = "manifest.json"
 META = "meta.json"
 MAPS = "importance_maps.npz"
@@ -106,7 +106,11 @@ class Analysis:
     ----------
     meta : :class:`StudyMeta`
     datasets, models : overview tables (see :mod:`harness.analysis.overview`)
-    leakage : sequences shared across splits per (dataset, seed), where counted
+    leakage : sequences shared across splits per (dataset, seed), where counted (exact, reverse
+        complement, near-duplicate)
+    settings : what the run was told and what loading did, ``(scope, name, setting, value)``
+        rows (:func:`harness.analysis.overview.settings_table`)
+    failures : runs that FAILED: dataset, model, seed, reason
     summary : :func:`harness.analysis.comparisons.summary_table` (logged as ``tables/summary.csv``)
     results : primary metrics per model, constant predictor and noise ceiling (long)
     baselines : does each model beat the constant predictor and the baseline models
@@ -119,7 +123,7 @@ class Analysis:
     importance_maps : a few example sequences per dataset (:class:`ImportanceMap`)
     noise_ceilings : dataset -> metric -> ceiling
     curve_keys : dataset -> learning-curve series drawn, in panel order
-    jaspar_info : dataset -> JASPAR scan facts (seed, n_sequences, n_motifs) or ``{"error"}``
+    jaspar_info : dataset -> JASPAR scan facts (seeds, n_sequences, n_motifs) or ``{"error"}``
     claims_verdicts : verdict -> number of claims, in order of first appearance
     notes : concern (``comparisons``, ``claims``, ``enrichment``, ...) -> why it has no data
     """
@@ -128,6 +132,8 @@ class Analysis:
     datasets: pd.DataFrame = field(default_factory=_frame)
     models: pd.DataFrame = field(default_factory=_frame)
     leakage: pd.DataFrame = field(default_factory=_frame)
+    settings: pd.DataFrame = field(default_factory=_frame)
+    failures: pd.DataFrame = field(default_factory=_frame)
     summary: pd.DataFrame = field(default_factory=_frame)
     results: pd.DataFrame = field(default_factory=_frame)
     baselines: pd.DataFrame = field(default_factory=_frame)

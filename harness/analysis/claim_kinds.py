@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness.analysis.claim_runs import (
+    MIN_SEEDS,
     Measure,
     NotTestable,
     Options,
@@ -67,10 +68,12 @@ def metric(claim: ClaimSpec, target: Target, options: Options) -> Measure:
 # ------------------------------------------------------------------------------ retention
 def _reference_learned(target: Target, key: str) -> None:
     """Raise unless the reference's CI on ``key`` lies above the constant predictor's mean:
-    a ratio to a model that learned nothing means nothing."""
+    a ratio to a model that learned nothing means nothing. Below MIN_SEEDS the mean stands in
+    for the CI's low end (the ratio is then shown, but its verdict is inconclusive anyway)."""
     ref = seed_mean(target.reference, key)
     const = mean_ci([run_value(r, f"baseline_{key}") for r in target.reference])[0]
-    ref_lo = ref.lo if np.isfinite(ref.lo) else ref.value
+    few = len(target.reference) < MIN_SEEDS or not np.isfinite(ref.lo)
+    ref_lo = ref.value if few else ref.lo
     if not ref_lo > const:
         raise NotTestable(
             f"on {target.dataset}, '{target.reference_label}' itself does not beat the constant "
@@ -267,7 +270,12 @@ def ablation_masked(claim: ClaimSpec, target: Target, options: Options) -> Measu
     length = target.length
     if length is None:
         length = int(max(r.ablation["n_masked"][-1] for r in runs))
-    chance = [r.baseline_metrics.get(name, np.nan) for r in runs]
+    # chance on the curves' own rows where the run recorded it (the balanced analysis subset),
+    # else the constant predictor on the whole test split
+    chance = [
+        float(r.ablation["chance"][0]) if "chance" in r.ablation else r.baseline_metrics.get(name)
+        for r in runs
+    ]
     start = np.nanmean(
         [r.ablation["high_to_low"][0] - c for r, c in zip(runs, chance, strict=True)]
     )

@@ -14,11 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from harness.analysis.intervals import mean_ci
+from harness.analysis.intervals import UNBOUNDED, mean_ci, metric_bounds
 from harness.config.claims import KINDS, ClaimSpec, DatasetSelector, RunSelector
 from harness.core.results import DatasetRecord, RunResult
 
 Results = Sequence[RunResult]
+# The evidence a verdict needs (harness.analysis.claims): fewer seeds or test examples leave
+# every claim inconclusive.
+MIN_SEEDS, MIN_EXAMPLES = 3, 30
 Records = Sequence[DatasetRecord]
 
 
@@ -167,8 +170,10 @@ def display_name(key: str) -> str:
 
 
 def seed_mean(runs: Sequence[RunResult], key: str) -> Measure:
-    """Mean of ``key`` over runs (seeds) with its 95% t interval."""
-    mean, lo, hi = mean_ci([run_value(r, key) for r in runs])
+    """Mean of ``key`` over runs (seeds) with its 95% t interval, kept within the metric's
+    bounds (AUROC in [0, 1], Pearson in [-1, 1], ...)."""
+    bounds = metric_bounds(display_name(key)) if key.startswith("test_") else UNBOUNDED
+    mean, lo, hi = mean_ci([run_value(r, key) for r in runs], bounds=bounds)
     return Measure(mean, lo, hi)
 
 

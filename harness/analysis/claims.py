@@ -38,6 +38,8 @@ from scipy import stats
 from harness.analysis import claim_kinds  # noqa: F401  (registers the measurement kinds)
 from harness.analysis.claim_runs import (
     MEASUREMENTS,
+    MIN_EXAMPLES,
+    MIN_SEEDS,
     Measure,
     NotTestable,
     Options,
@@ -73,13 +75,12 @@ NOT_TESTABLE, SUPPORTED, REFUTED, INCONCLUSIVE = (
     "refuted",
     "inconclusive",
 )
-MIN_SEEDS, MIN_EXAMPLES = 3, 30
 RULE = (
     "A claim is *supported* when the whole 95% CI lies on the claim's side of its boundary (the "
     "claimed value moved by the declared margin), *refuted* when the whole CI lies on the other "
     "side, and *inconclusive* otherwise; always *inconclusive* with fewer than "
     f"{MIN_SEEDS} seeds or {MIN_EXAMPLES} test examples. Deterministic figures (parameters, MACs) "
-    "have no sampling error: their CI is the value."
+    "have no sampling error: their CI is the value, and test examples do not enter them."
 )
 COLUMNS = [
     "claim_id",
@@ -156,7 +157,8 @@ def verdict(direction: str, claimed: Any, m: Measure, margin: float = 0.0) -> tu
         return NOT_TESTABLE, "the measurement is undefined (NaN)"
     side = _claim_side(direction, claimed, margin)
     bound = _describe_side(side)
-    if m.n_seeds < MIN_SEEDS or m.n_examples < MIN_EXAMPLES:
+    # test examples do not enter a deterministic figure (MACs, parameters); seeds always count
+    if m.n_seeds < MIN_SEEDS or (m.n_examples < MIN_EXAMPLES and not m.exact):
         return INCONCLUSIVE, (
             f"rests on {m.n_seeds} seed(s) and {m.n_examples} test examples: at least "
             f"{MIN_SEEDS} and {MIN_EXAMPLES} are needed (measured {m.value:.4g}; claim side "

@@ -8,8 +8,10 @@ Every model of a study is compared with the study's ``reference`` model on the s
   incorrect (accuracy), DeLong for AUROC, paired bootstrap otherwise; the per-seed p-values are
   combined as their maximum (an intersection-union test: "different in every seed"), which stays
   valid although the seeds' test splits overlap;
-- a two-level paired bootstrap (seeds, then test examples within each seed, the same resample for
-  both models) for the difference, the "retention" ratio and their percentile intervals;
+- over seeds and test examples together (the estimand averages over both): one example resample
+  per replicate shared by every seed and both models, combined with the seed jackknife
+  (:func:`~harness.analysis.intervals.two_level_se`), for the difference, its p-value, the
+  smallest difference the design detects (``mdd``) and the "retention" ratio;
 - Holm (default) or Benjamini-Hochberg correction across every comparison of the study.
 
 Everything here is a pure function of arrays or :class:`~harness.results.RunResult` lists. The
@@ -26,17 +28,26 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from harness.analysis.bootstrap import (
     BOOTSTRAP_METRICS,
-    bootstrap_p,
-    bootstrap_weights,
+    SeedBootstrap,
+    example_resamples,
     hierarchical_bootstrap,
 )
 from harness.analysis.example_tests import delong_test, mcnemar_test, predicted_labels
-from harness.analysis.intervals import mean_ci
+from harness.analysis.intervals import (
+    UNBOUNDED,
+    bounded_interval,
+    detectable_difference,
+    difference_bounds,
+    mean_ci,
+    metric_bounds,
+    two_level_se,
+)
 from harness.analysis.multiple_testing import CORRECTIONS, adjust_pvalues
-from harness.analysis.pairing import align_runs, higher_is_better, retention_ratio
+from harness.analysis.pairing import align_runs, common_ids, higher_is_better, retention_ratio
 from harness.analysis.seed_tests import paired_seed_tests
 from harness.core.errors import UserError
 from harness.core.metrics import TASK_METRICS
@@ -104,7 +115,7 @@ def summary_table(
         for metric in names:
             values = [r.metrics.get(metric, np.nan) for r in runs]
             base = [r.baseline_metrics.get(metric, np.nan) for r in runs]
-            mean, lo, hi = mean_ci(values, confidence)
+            mean, lo, hi = mean_ci(values, confidence, metric_bounds(metric))
             finite = np.asarray(values, dtype=np.float64)
             finite = finite[np.isfinite(finite)]
             rows.append(
@@ -163,6 +174,7 @@ COMPARE_COLUMNS = [
     "boot_diff_lo",
     "boot_diff_hi",
     "boot_p",
+    "mdd",
     "retention",
     "retention_lo",
     "retention_hi",
@@ -198,9 +210,11 @@ def compare(
     DataFrame, one row per dataset x model x metric, columns :data:`COMPARE_COLUMNS`:
     ``diff`` = mean over seeds of (model - reference) with its t interval; ``t_p``, ``wilcoxon_p``
     over seeds; ``example_test`` (mcnemar / delong / bootstrap) with ``example_p`` = the largest
-    per-seed p-value (listed in ``example_p_seeds``); ``boot_*`` and ``retention*`` from the
-    two-level paired bootstrap (NaN where the reference is no better than the constant
-    predictor on that metric); ``const_retention`` = the constant predictor's retention;
+    per-seed p-value (listed in ``example_p_seeds``); ``boot_diff_lo``, ``boot_diff_hi``,
+    ``boot_p``, ``mdd`` (smallest difference detected at level 0.05 with power 0.8) and
+    ``retention*`` over seeds and test examples (:func:`_two_level`; retention NaN where the
+    reference is no better than the constant predictor on that metric); ``const_retention`` =
+    the constant predictor's retention;
     ``*_adj`` corrected p-values; ``significant`` = ``example_p_adj < alpha``.
 
     Raises
@@ -222,7 +236,14 @@ def compare(
         refs = {r.seed: r for r in results if r.dataset == dataset and r.model == reference}
         if not refs:
             continue
-        weight_cache: dict[tuple[int, int], np.ndarray] = {}
+        # one resample of the reference's test examples per replicate, seeded by the dataset
+        # name, so that every seed, every model and a later call on a subset of the results
+        # (retention_summary) see the same resamples
+        resamples = example_resamples(
+            [r.ids for r in refs.values()],
+            n_boot,
+            np.random.default_rng([seed, zlib.crc32(dataset.encode())]),
+        )
         models = dict.fromkeys(r.model for r in results if r.dataset == dataset)
         for model in models:
             if model == reference:
@@ -234,17 +255,9 @@ def compare(
             ref_runs = [refs[s] for s in seeds]
             task = runs[0].task
             pairs = [align_runs(m, r) for m, r in zip(runs, ref_runs, strict=True)]
-            weights = []
-            for s, (y, _, _) in zip(seeds, pairs, strict=True):
-                key = (s, len(y))
-                if key not in weight_cache:
-                    # seeded by dataset name and seed rank, so that every model, and a later
-                    # call on a subset of the results, sees the same resamples
-                    entropy = [seed, zlib.crc32(dataset.encode()), sorted(refs).index(s), len(y)]
-                    weight_cache[key] = bootstrap_weights(
-                        len(y), n_boot, np.random.default_rng(entropy)
-                    )
-                weights.append(weight_cache[key])
+            weights = [
+                resamples.weights(common_ids(m, r)) for m, r in zip(runs, ref_runs, strict=True)
+            ]
             for metric in _metrics_of(task, runs + ref_runs):
                 rows.append(
                     _compare_one(
@@ -257,7 +270,6 @@ def compare(
                         ref_runs,
                         pairs,
                         weights,
-                        seed,
                         confidence,
                     )
                 )
@@ -269,12 +281,12 @@ def compare(
 
 
 def _compare_one(
-    dataset, task, model, reference, metric, runs, ref_runs, pairs, weights, seed, confidence
+    dataset, task, model, reference, metric, runs, ref_runs, pairs, weights, confidence
 ) -> dict:
     a = [r.metrics.get(metric, np.nan) for r in runs]
     b = [r.metrics.get(metric, np.nan) for r in ref_runs]
     const = mean_ci([r.baseline_metrics.get(metric, np.nan) for r in runs])[0]
-    seed_tests = paired_seed_tests(a, b, confidence)
+    seed_tests = paired_seed_tests(a, b, confidence, metric_bounds(metric))
     model_mean, ref_mean = mean_ci(a)[0], mean_ci(b)[0]
     row = {
         "dataset": dataset,
@@ -298,17 +310,9 @@ def _compare_one(
     }
     boot_p: list[float] = [np.nan] * len(pairs)
     if metric in BOOTSTRAP_METRICS.get(task, ()):
-        rng = np.random.default_rng([seed, 7919])
-        bp = hierarchical_bootstrap(pairs, task, metric, weights, rng)
+        bp = hierarchical_bootstrap(pairs, task, metric, weights)
         boot_p = list(bp.per_seed_p)
-        alpha = (1 - confidence) / 2
-        diffs = bp.model - bp.reference
-        ratio = retention_ratio(bp.model, bp.reference, metric)
-        ratio = ratio[np.isfinite(ratio)]
-        row["boot_diff_lo"], row["boot_diff_hi"] = np.nanquantile(diffs, [alpha, 1 - alpha])
-        row["boot_p"] = bootstrap_p(diffs)
-        if ratio.size:
-            row["retention_lo"], row["retention_hi"] = np.quantile(ratio, [alpha, 1 - alpha])
+        row.update(_two_level(bp, metric, confidence))
     if not _beats_constant(ref_mean, const, metric):
         # a share of a reference that does no better than the constant predictor means nothing
         row["retention"] = row["retention_lo"] = row["retention_hi"] = np.nan
@@ -318,6 +322,35 @@ def _compare_one(
     row["example_p"] = float(max(finite)) if finite else float("nan")
     row["example_p_seeds"] = ";".join(f"{p:.3g}" for p in per_seed)
     return row
+
+
+def _two_level(bp: SeedBootstrap, metric: str, confidence: float) -> dict[str, float]:
+    """Difference and retention over seeds and test examples, from per-seed resampled metrics.
+
+    The difference's interval is kept within the range of a difference of the metric, the
+    retention's within (0, inf) (a log-ratio interval) when both means are positive; ``boot_p``
+    is the two-sided t test of the difference with the two-level standard error.
+    """
+    keep = np.isfinite(bp.point).all(axis=1)  # a seed where the metric is undefined says nothing
+    if keep.sum() < 2:
+        return {}  # one seed cannot tell its own variability: no interval, as mean_ci
+    point, boot = bp.point[keep], bp.boot[:, keep]
+    diff = two_level_se(point, boot, lambda m: m[..., 0] - m[..., 1])
+    est, se, df = float(diff.estimate), float(diff.se), float(diff.df)
+    bounds = difference_bounds(metric_bounds(metric))
+    lo, hi = (float(v) for v in bounded_interval(est, se, df, bounds, confidence))
+    if se > 0:
+        pvalue = float(2 * stats.t.sf(abs(est) / se, df))
+    else:
+        pvalue = float("nan") if np.isnan(se) else float(est == 0)
+    out = {"boot_diff_lo": lo, "boot_diff_hi": hi, "boot_p": pvalue}
+    out["mdd"] = float(detectable_difference(se, df))
+    ratio = two_level_se(point, boot, lambda m: retention_ratio(m[..., 0], m[..., 1], metric))
+    positive = bool(np.all(point.mean(axis=0) > 0))
+    ratio_bounds = (0.0, np.inf) if positive else UNBOUNDED
+    ci = bounded_interval(ratio.estimate, ratio.se, ratio.df, ratio_bounds, confidence)
+    out["retention_lo"], out["retention_hi"] = (float(v) for v in ci)
+    return out
 
 
 def retention_summary(

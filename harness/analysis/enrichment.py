@@ -4,14 +4,20 @@ Per dataset, by what its test split carries:
 
 - ``motif_mask`` (synthetic, planted motifs): top-k precision / recall / fold enrichment / AUROC
   per model over seeds, and recovery per planted motif;
-- ``tss_index`` (promoters): mean relative importance by offset from the TSS (a profile per model)
-  and Fisher tests in the TATA window and in TBP hits;
-- real sequences (no planted motifs): JASPAR 2024 CORE motifs scanned once on the first seed's
-  test split, a Fisher test per motif for each model's importance.
+- ``tss_index`` (promoters): mean relative importance by offset from the TSS over the positive
+  sequences (a profile per model) and the enrichment of the TATA window and of TBP hits;
+- real sequences (no planted motifs): JASPAR 2024 CORE motifs scanned once, the enrichment of
+  each model's important positions in each motif's hits.
 
-The statistics are those of :mod:`harness.analysis.planted`, :mod:`harness.analysis.promoters` and
-:mod:`harness.analysis.jaspar`; this module only chooses what to feed them and collects their
-output into long tables (one ``dataset`` column each).
+Every analysis reads the rows each run recorded (``RunResult.importance_index``: a seeded,
+class-balanced subset of the test split, the same for every seed). Effect sizes are per seed;
+the tests (composition-matched and spatial nulls, :mod:`harness.analysis.nulls`) run on the
+seed-mean importance of those shared rows, since seeds scoring the same examples are not
+independent samples.
+
+The statistics are those of :mod:`harness.analysis.planted`, :mod:`harness.analysis.promoters`,
+:mod:`harness.analysis.jaspar` and :mod:`harness.analysis.nulls`; this module only chooses what to
+feed them and collects their output into long tables (one ``dataset`` column each).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis.importance_masks import valid_positions
+from harness.analysis.importance_masks import topk_mask, valid_positions
 from harness.analysis.index import StudyIndex
 from harness.analysis.intervals import mean_ci
 from harness.analysis.jaspar import (
@@ -32,11 +38,14 @@ from harness.analysis.jaspar import (
     scan_motifs,
     select_motifs,
 )
+from harness.analysis.nulls import null_pvalues, seed_mean_importance
 from harness.analysis.planted import motif_recovery, planted_enrichment
-from harness.analysis.promoters import promoter_enrichment, tss_profile
-from harness.core.results import RunResult
+from harness.analysis.promoters import positive_rows, promoter_enrichment, tss_profile
+from harness.core.results import DatasetRecord, RunResult
+from harness.core.subsets import analysis_subset, importance_rows
 
 PLANTED_KEYS = ("precision", "recall", "fold_enrichment", "auroc")
+NULL_COLUMNS = ("p_composition", "p_spatial")
 
 
 @dataclass(frozen=True)
@@ -45,11 +54,14 @@ class EnrichmentSettings:
 
     Attributes
     ----------
-    q : top / bottom fraction of each sequence's positions compared (Fisher tests)
-    max_sequences : at most this many test sequences are scanned for JASPAR hits
+    q : top / bottom fraction of each sequence's positions compared
+    max_sequences : at most this many of the analysed sequences (a balanced share) are scanned
+        for JASPAR hits
     jaspar : False skips the JASPAR scan (it needs the pyjaspar database)
     jaspar_ids : JASPAR matrix ids always scanned (default: well-known promoter motifs)
     jaspar_top_n : plus this many of the most informative other motifs
+    n_perm : draws of each null (composition-matched, spatial)
+    seed : seeds the nulls and the JASPAR share
     """
 
     q: float = 0.1
@@ -57,6 +69,8 @@ class EnrichmentSettings:
     jaspar: bool = True
     jaspar_ids: tuple[str, ...] = tuple(PROMOTER_MOTIFS)
     jaspar_top_n: int = 8
+    n_perm: int = 1000
+    seed: int = 0
 
 
 @dataclass
@@ -66,13 +80,15 @@ class Enrichment:
     Attributes
     ----------
     planted : dataset, model, seeds, then for each of :data:`PLANTED_KEYS` ``<key>``,
-        ``<key>_ci_lo``, ``<key>_ci_hi`` (mean and t interval over seeds), ``chance precision``
-        and ``hypergeom p (max over seeds)``
+        ``<key>_ci_lo``, ``<key>_ci_hi`` (mean and t interval over seeds), ``chance precision``,
+        ``p_composition`` and ``p_spatial`` (top-k of the seed-mean importance in the motifs)
     motif_recovery : dataset, model, motif, recovery (mean over seeds)
-    promoter : dataset, model, then :func:`promoters.promoter_enrichment`'s columns
-    tss_profile : dataset, model, offset, mean_relative_importance (seeds pooled)
-    jaspar : dataset, model, then :func:`jaspar.hits_enrichment`'s columns, best 5 per model
-    jaspar_info : dataset -> ``{"seed", "n_sequences", "n_motifs"}`` of the scan, or
+    promoter : dataset, model, seeds, then :func:`promoters.promoter_enrichment`'s columns
+    tss_profile : dataset, model, offset, mean_relative_importance, n_sequences (positive
+        sequences, seeds pooled)
+    jaspar : dataset, model, seeds, then :func:`jaspar.hits_enrichment`'s columns, best 5 per
+        model
+    jaspar_info : dataset -> ``{"seeds", "n_sequences", "n_motifs"}`` of the scan, or
         ``{"error": why}`` when the scan failed
     """
 
@@ -84,8 +100,65 @@ class Enrichment:
     jaspar_info: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _with_importance(runs: list[RunResult]) -> list[RunResult]:
-    return [r for r in runs if r.importance is not None and len(r.importance)]
+@dataclass
+class Shared:
+    """Runs of one dataset that recorded importance on the same test examples.
+
+    Attributes
+    ----------
+    record : the test split of the first such run's seed
+    rows : int (m,) rows of ``record.test`` analysed by every run here
+    runs : the runs, in seed order
+    importance : per run, (m, L) aligned with ``rows``
+    """
+
+    record: DatasetRecord
+    rows: np.ndarray
+    runs: list[RunResult]
+    importance: list[np.ndarray]
+
+    def of(self, model: str) -> tuple[list[int], list[np.ndarray]]:
+        """Seeds and importances of ``model``'s runs."""
+        chosen = [
+            (r.seed, imp)
+            for r, imp in zip(self.runs, self.importance, strict=True)
+            if r.model == model
+        ]
+        return [s for s, _ in chosen], [imp for _, imp in chosen]
+
+
+def _aligned(ids: np.ndarray, reference: np.ndarray) -> np.ndarray | None:
+    """Positions in ``ids`` of each of ``reference``'s ids; None unless they are the same set."""
+    if len(ids) != len(reference):
+        return None
+    if np.array_equal(ids, reference):
+        return np.arange(len(ids))
+    order = np.argsort(ids, kind="stable")
+    at = order[np.clip(np.searchsorted(ids[order], reference), 0, len(ids) - 1)]
+    return at if np.array_equal(ids[at], reference) else None
+
+
+def shared_runs(ix: StudyIndex, ds: str) -> Shared | None:
+    """The runs of ``ds`` whose recorded importance covers the first such run's test examples.
+
+    Runs evaluated on other examples (a test split that changed with the seed, another subset)
+    are left out rather than pooled. None when no run recorded importance on a known split.
+    """
+    runs = [r for r in ix.runs(ds) if r.importance is not None and len(r.importance)]
+    records = [ix.record(ds, r.seed) for r in runs]
+    pairs = [(r, rec) for r, rec in zip(runs, records, strict=True) if rec is not None]
+    if not pairs:
+        return None
+    first, record = pairs[0]
+    rows = importance_rows(first)
+    reference = np.asarray(record.test.ids)[rows]
+    kept, imps = [], []
+    for r, rec in pairs:
+        at = _aligned(np.asarray(rec.test.ids)[importance_rows(r)], reference)
+        if at is not None:
+            kept.append(r)
+            imps.append(np.asarray(r.importance, dtype=np.float64)[at])
+    return Shared(record, rows, kept, imps)
 
 
 def _planted_row(model: str, per_seed: list[dict[str, float]]) -> dict[str, Any]:
@@ -94,65 +167,91 @@ def _planted_row(model: str, per_seed: list[dict[str, float]]) -> dict[str, Any]
         mean, lo, hi = mean_ci([e[key] for e in per_seed])
         row.update({key: mean, f"{key}_ci_lo": lo, f"{key}_ci_hi": hi})
     row["chance precision"] = float(np.nanmean([e["chance_precision"] for e in per_seed]))
-    row["hypergeom p (max over seeds)"] = float(np.nanmax([e["hypergeom_p"] for e in per_seed]))
     return row
 
 
-def planted_tables(ix: StudyIndex, ds: str) -> tuple[list[dict], list[dict]]:
+def planted_tables(
+    ix: StudyIndex, ds: str, settings: EnrichmentSettings
+) -> tuple[list[dict], list[dict]]:
     """Planted-motif enrichment and per-motif recovery rows of one dataset."""
-    rows, recovery = [], []
+    shared = shared_runs(ix, ds)
+    if shared is None:
+        return [], []
+    test, rows = shared.record.test, shared.rows
+    mask = np.asarray(test.annotations["motif_mask"], dtype=bool)[rows]
+    ids = test.annotations.get("motif_id")
+    tokens = np.asarray(test.tokens)[rows]
+    out, recovery = [], []
     for model in ix.models(ds):
-        per_seed, rec_frames = [], []
-        for r in ix.runs(ds, model):
-            record = ix.record(ds, r.seed)
-            if r.importance is None or record is None:
-                continue
-            m = len(r.importance)
-            mask = np.asarray(record.test.annotations["motif_mask"])[:m]
-            per_seed.append(planted_enrichment(r.importance, mask))
-            if "motif_id" in record.test.annotations:
-                rec_frames.append(
-                    motif_recovery(
-                        r.importance,
-                        mask,
-                        np.asarray(record.test.annotations["motif_id"])[:m],
-                        record.meta.get("motifs"),
-                    )
-                )
-        if not per_seed:
-            continue
-        rows.append({"dataset": ds, **_planted_row(model, per_seed)})
-        if rec_frames:
-            joined = pd.concat(rec_frames).groupby("motif")["recovery"].mean()
-            recovery += [
-                {"dataset": ds, "model": model, "motif": str(k), "recovery": float(v)}
-                for k, v in joined.items()
-            ]
-    return rows, recovery
-
-
-def promoter_tables(ix: StudyIndex, ds: str, q: float) -> tuple[list[pd.DataFrame], list[dict]]:
-    """Fisher tests in the TATA window / TBP hits and the TSS profile, per model (seeds pooled)."""
-    frames, profile = [], []
-    for model in ix.models(ds):
-        imps, toks, tss = [], [], []
-        for r in ix.runs(ds, model):
-            record = ix.record(ds, r.seed)
-            if r.importance is None or record is None:
-                continue
-            m = len(r.importance)
-            imps.append(np.asarray(r.importance, dtype=np.float64))
-            toks.append(record.test.tokens[:m])
-            tss.append(np.asarray(record.test.annotations["tss_index"])[:m])
+        _, imps = shared.of(model)
         if not imps:
             continue
-        imp, tok, ts = np.concatenate(imps), np.concatenate(toks), np.concatenate(tss)
-        prof = tss_profile(imp, ts)
-        profile += [
-            {"dataset": ds, "model": model, "offset": int(o), "mean_relative_importance": float(v)}
-            for o, v in zip(prof["offset"], prof["mean_relative_importance"], strict=True)
+        row = _planted_row(model, [planted_enrichment(imp, mask) for imp in imps])
+        # k = planted positions of each sequence, as for precision; tested on the seed mean
+        selected = topk_mask(seed_mean_importance(imps, tokens < 4), mask.sum(axis=1))
+        nulls = null_pvalues(selected, mask, tokens, settings.n_perm, settings.seed)
+        out.append({"dataset": ds, **row, **{k: nulls[k] for k in NULL_COLUMNS}})
+        if ids is None:
+            continue
+        frames = [
+            motif_recovery(imp, mask, np.asarray(ids)[rows], shared.record.meta.get("motifs"))
+            for imp in imps
         ]
-        enr = promoter_enrichment(imp, tok, ts, q=q)
+        joined = pd.concat(frames).groupby("motif")["recovery"].mean()
+        recovery += [
+            {"dataset": ds, "model": model, "motif": str(k), "recovery": float(v)}
+            for k, v in joined.items()
+        ]
+    return out, recovery
+
+
+def promoter_tables(
+    ix: StudyIndex, ds: str, settings: EnrichmentSettings
+) -> tuple[list[pd.DataFrame], list[dict]]:
+    """TATA window / TBP hits enrichment (seed-mean importance) and the TSS profile of the
+    positive sequences (seeds pooled), per model."""
+    shared = shared_runs(ix, ds)
+    if shared is None:
+        return [], []
+    test, rows = shared.record.test, shared.rows
+    tokens = np.asarray(test.tokens)[rows]
+    tss = np.asarray(test.annotations["tss_index"])[rows]
+    positive = positive_rows(np.asarray(test.labels)[rows], shared.record.task)
+    frames, profile = [], []
+    for model in ix.models(ds):
+        seeds, imps = shared.of(model)
+        if not imps:
+            continue
+        if positive.any():
+            prof = tss_profile(
+                np.concatenate([imp[positive] for imp in imps]), np.tile(tss[positive], len(imps))
+            )
+            profile += [
+                {
+                    "dataset": ds,
+                    "model": model,
+                    "offset": int(o),
+                    "mean_relative_importance": float(v),
+                    "n_sequences": int(c),
+                }
+                for o, v, c in zip(
+                    prof["offset"],
+                    prof["mean_relative_importance"],
+                    prof["n_sequences"],
+                    strict=True,
+                )
+            ]
+        mean = seed_mean_importance(imps, valid_positions(tokens))
+        enr = promoter_enrichment(
+            mean,
+            tokens,
+            tss,
+            q=settings.q,
+            with_tss=positive,
+            n_perm=settings.n_perm,
+            seed=settings.seed,
+        )
+        enr.insert(0, "seeds", len(seeds))
         enr.insert(0, "model", model)
         enr.insert(0, "dataset", ds)
         frames.append(enr)
@@ -162,23 +261,22 @@ def promoter_tables(ix: StudyIndex, ds: str, q: float) -> tuple[list[pd.DataFram
 def jaspar_tables(
     ix: StudyIndex, ds: str, settings: EnrichmentSettings
 ) -> tuple[list[pd.DataFrame], dict[str, Any] | None]:
-    """JASPAR hits enrichment of each model's importance on the first seed's test split.
+    """JASPAR hits enrichment of each model's seed-mean importance on a balanced share of the
+    analysed rows.
 
     Returns
     -------
-    frames : per model its best 5 motifs (by p-value)
-    info : the scan's seed, number of sequences and motifs, or ``{"error": ...}``; None when
+    frames : per model its best 5 motifs (by the larger of its two p-values)
+    info : the scan's seeds, number of sequences and motifs, or ``{"error": ...}``; None when
         nothing was scanned (no importance, no recorded split)
     """
-    runs = _with_importance(ix.runs(ds))
-    if not runs:
+    shared = shared_runs(ix, ds)
+    if shared is None:
         return [], None
-    seed = runs[0].seed
-    record = ix.record(ds, seed)
-    if record is None:
-        return [], None
-    n = min(settings.max_sequences, min(len(r.importance) for r in runs if r.seed == seed))
-    tokens = record.test.tokens[:n]
+    test = shared.record.test
+    labels = np.asarray(test.labels)[shared.rows]
+    share = analysis_subset(labels, shared.record.task, settings.max_sequences, settings.seed)
+    tokens = np.asarray(test.tokens)[shared.rows[share]]
     try:
         chosen = select_motifs(
             jaspar_motifs(), ids=settings.jaspar_ids, top_n=settings.jaspar_top_n
@@ -188,14 +286,24 @@ def jaspar_tables(
         return [], {"error": f"{type(err).__name__}: {err}"}
     valid = valid_positions(tokens)
     frames = []
-    for r in runs:
-        if r.seed != seed:
+    for model in ix.models(ds):
+        seeds, imps = shared.of(model)
+        if not imps:
             continue
-        enr = hits_enrichment(r.importance[:n], scanned, valid, settings.q)
-        enr.insert(0, "model", r.model)
+        mean = seed_mean_importance([imp[share] for imp in imps], valid)
+        enr = hits_enrichment(
+            mean, scanned, tokens, settings.q, n_perm=settings.n_perm, seed=settings.seed
+        )
+        enr.insert(0, "seeds", len(seeds))
+        enr.insert(0, "model", model)
         enr.insert(0, "dataset", ds)
         frames.append(enr.head(5))
-    return frames, {"seed": int(seed), "n_sequences": int(n), "n_motifs": len(chosen)}
+    info = {
+        "seeds": sorted({int(r.seed) for r in shared.runs}),
+        "n_sequences": len(tokens),
+        "n_motifs": len(chosen),
+    }
+    return frames, info
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -218,12 +326,12 @@ def enrichment(ix: StudyIndex, settings: EnrichmentSettings | None = None) -> En
         recs = ix.dataset_records(ds)
         annotations = recs[0].test.annotations if recs else {}
         if "motif_mask" in annotations:
-            rows, rec_rows = planted_tables(ix, ds)
+            rows, rec_rows = planted_tables(ix, ds, settings)
             planted += rows
             recovery += rec_rows
             continue
         if "tss_index" in annotations:
-            frames, prof = promoter_tables(ix, ds, settings.q)
+            frames, prof = promoter_tables(ix, ds, settings)
             promoter += frames
             profile += prof
         if recs and settings.jaspar:

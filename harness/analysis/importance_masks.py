@@ -1,14 +1,13 @@
 """Which positions of each sequence count as important, and are they inside a feature?
 
 Shared by the planted-motif, JASPAR and promoter analyses: each sequence's top-k positions, its
-high- (top ``q``) and low-importance (bottom ``q``) positions, the Fisher test of high against low
-inside a feature, and the positions that count at all (real bases).
+high- (top ``q``) and low-importance (bottom ``q``) positions, how often each falls inside a
+feature, and the positions that count at all (real bases).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 
 def topk_mask(
@@ -59,10 +58,14 @@ def high_low_masks(
     return high, low
 
 
-def fisher_high_low(
+def high_low_rates(
     importance: np.ndarray, feature: np.ndarray, q: float = 0.1, valid: np.ndarray | None = None
 ) -> dict[str, float]:
-    """Are high-importance positions inside ``feature`` more often than low-importance ones?
+    """How often high- and low-importance positions fall inside ``feature`` (effect sizes only).
+
+    No p-value: positions of a sequence are neither independent nor exchangeable across
+    nucleotides, so a Fisher test of this table is confounded; :mod:`harness.analysis.nulls`
+    tests it.
 
     Parameters
     ----------
@@ -73,28 +76,22 @@ def fisher_high_low(
     Returns
     -------
     dict with ``high_in``, ``high_n``, ``low_in``, ``low_n`` (counts), ``high_rate``,
-    ``low_rate``, ``odds_ratio`` (sample odds ratio of the 2x2 table) and ``pvalue`` (two-sided
-    Fisher exact test)
+    ``low_rate`` and ``odds_ratio`` (sample odds ratio of the 2x2 table, NaN when undefined)
     """
     high, low = high_low_masks(importance, q, valid)
     feature = np.asarray(feature, dtype=bool)
-    table = np.array(
-        [
-            [np.sum(high & feature), np.sum(high & ~feature)],
-            [np.sum(low & feature), np.sum(low & ~feature)],
-        ]
-    )
-    odds, p = stats.fisher_exact(table)
-    high_n, low_n = int(table[0].sum()), int(table[1].sum())
+    high_in, high_n = int(np.sum(high & feature)), int(high.sum())
+    low_in, low_n = int(np.sum(low & feature)), int(low.sum())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        odds = np.float64(high_in * (low_n - low_in)) / np.float64((high_n - high_in) * low_in)
     return {
-        "high_in": int(table[0, 0]),
+        "high_in": high_in,
         "high_n": high_n,
-        "low_in": int(table[1, 0]),
+        "low_in": low_in,
         "low_n": low_n,
-        "high_rate": table[0, 0] / high_n if high_n else float("nan"),
-        "low_rate": table[1, 0] / low_n if low_n else float("nan"),
+        "high_rate": high_in / high_n if high_n else float("nan"),
+        "low_rate": low_in / low_n if low_n else float("nan"),
         "odds_ratio": float(odds),
-        "pvalue": float(p),
     }
 
 

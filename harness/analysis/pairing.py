@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.core.metrics import LOWER_IS_BETTER
+from harness.core.metrics import LOWER_IS_BETTER, at_threshold
 from harness.core.results import RunResult
 
 
@@ -12,14 +12,37 @@ def higher_is_better(metric: str) -> bool:
     return metric not in LOWER_IS_BETTER
 
 
-def align_runs(a: RunResult, b: RunResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Test examples both runs scored, in ``a``'s order: ``(y_true (n,), score_a, score_b)``."""
-    if len(a.ids) == len(b.ids) and np.array_equal(a.ids, b.ids):
-        return np.asarray(a.y_true), np.asarray(a.y_score), np.asarray(b.y_score)
+def _common(a: RunResult, b: RunResult) -> tuple[np.ndarray, np.ndarray]:
+    # positions in a and in b of the test examples both scored, in a's order
     pos_b = {str(k): i for i, k in enumerate(b.ids)}
     ia = np.array([i for i, k in enumerate(a.ids) if str(k) in pos_b], dtype=int)
-    ib = np.array([pos_b[str(a.ids[i])] for i in ia], dtype=int)
-    return np.asarray(a.y_true)[ia], np.asarray(a.y_score)[ia], np.asarray(b.y_score)[ib]
+    return ia, np.array([pos_b[str(a.ids[i])] for i in ia], dtype=int)
+
+
+def decision_scores(run: RunResult) -> np.ndarray:
+    """The run's test scores with its validation-chosen binary threshold moved to 0.5
+    (:func:`harness.core.metrics.at_threshold`), so that tests which call class 1 at 0.5 judge
+    the same decisions as the logged metrics; other tasks' scores as they are."""
+    if run.task != "binary":
+        return np.asarray(run.y_score)
+    return at_threshold(run.y_score, run.threshold)
+
+
+def align_runs(a: RunResult, b: RunResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Test examples both runs scored, in ``a``'s order: ``(y_true (n,), score_a, score_b)``,
+    scores on the decision scale of :func:`decision_scores`."""
+    sa, sb = decision_scores(a), decision_scores(b)
+    if len(a.ids) == len(b.ids) and np.array_equal(a.ids, b.ids):
+        return np.asarray(a.y_true), sa, sb
+    ia, ib = _common(a, b)
+    return np.asarray(a.y_true)[ia], sa[ia], sb[ib]
+
+
+def common_ids(a: RunResult, b: RunResult) -> np.ndarray:
+    """Ids of the test examples both runs scored, in the order of :func:`align_runs`: (n,)."""
+    if len(a.ids) == len(b.ids) and np.array_equal(a.ids, b.ids):
+        return np.asarray(a.ids)
+    return np.asarray(a.ids)[_common(a, b)[0]]
 
 
 def retention_ratio(

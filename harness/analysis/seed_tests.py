@@ -12,11 +12,14 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-from harness.analysis.intervals import mean_ci
+from harness.analysis.intervals import UNBOUNDED, Bounds, difference_bounds, mean_ci
 
 
 def paired_seed_tests(
-    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, confidence: float = 0.95
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    confidence: float = 0.95,
+    bounds: Bounds = UNBOUNDED,
 ) -> dict[str, float]:
     """Paired tests of ``a - b`` over seeds.
 
@@ -24,6 +27,8 @@ def paired_seed_tests(
     ----------
     a, b : (n_seeds,) the metric of the model and of the reference at the same seeds; pairs with a
         NaN are dropped.
+    bounds : the metric's range; the interval of the difference stays within
+        :func:`~harness.analysis.intervals.difference_bounds` of it.
 
     Returns
     -------
@@ -34,7 +39,7 @@ def paired_seed_tests(
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     keep = np.isfinite(a) & np.isfinite(b)
     d = a[keep] - b[keep]
-    diff, lo, hi = mean_ci(d, confidence)
+    diff, lo, hi = mean_ci(d, confidence, difference_bounds(bounds))
     out = {
         "n": int(d.size),
         "diff": diff,

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.analysis.enrichment import shared_runs
 from harness.analysis.headline import primary_metric
 from harness.analysis.index import StudyIndex
 from harness.core.results import DatasetRecord
@@ -113,12 +114,13 @@ def runs_of(flags: np.ndarray) -> list[tuple[int, int]]:
     ]
 
 
-def example_rows(record: DatasetRecord, n_imp: int) -> np.ndarray:
-    """Test rows to show: the first :data:`MAX_EXAMPLES`, those with a planted motif first."""
+def example_rows(record: DatasetRecord, rows: np.ndarray) -> np.ndarray:
+    """Which of the analysed test ``rows`` to show: positions into ``rows``, the first
+    :data:`MAX_EXAMPLES`, those with a planted motif first."""
     mask = record.test.annotations.get("motif_mask")
-    candidates = np.arange(min(n_imp, len(record.test)))
+    candidates = np.arange(len(rows))
     if mask is not None:
-        with_motif = candidates[np.asarray(mask)[candidates].any(axis=1)]
+        with_motif = candidates[np.asarray(mask)[rows].any(axis=1)]
         if len(with_motif):
             candidates = with_motif
     return candidates[:MAX_EXAMPLES]
@@ -134,25 +136,29 @@ def scaled_rows(heat: np.ndarray) -> np.ndarray:
 
 
 def importance_map(ix: StudyIndex, ds: str) -> ImportanceMap | None:
-    """The importance map of ``ds``, or None when no run recorded importance on a known split."""
-    runs = [r for r in ix.runs(ds) if r.importance is not None and len(r.importance)]
-    if not runs:
+    """The importance map of ``ds`` (the first seed's runs, on the rows they analysed), or None
+    when no run recorded importance on a known split."""
+    shared = shared_runs(ix, ds)
+    if shared is None:
         return None
-    seed = runs[0].seed
-    record = ix.record(ds, seed)
-    runs = [r for r in runs if r.seed == seed]
-    if record is None:
-        return None
-    rows = example_rows(record, min(len(r.importance) for r in runs))
+    seed = shared.runs[0].seed
+    models = [
+        (r.model, imp)
+        for r, imp in zip(shared.runs, shared.importance, strict=True)
+        if r.seed == seed
+    ]
+    record = shared.record
+    shown = example_rows(record, shared.rows)
+    rows = shared.rows[shown]
     mask = record.test.annotations.get("motif_mask")
     tss = record.test.annotations.get("tss_index")
-    heat = [scaled_rows(np.vstack([r.importance[row] for r in runs])) for row in rows]
+    heat = [scaled_rows(np.vstack([imp[i] for _, imp in models])) for i in shown]
     return ImportanceMap(
         dataset=ds,
         seed=int(seed),
-        models=[r.model for r in runs],
+        models=[m for m, _ in models],
         example_ids=[str(record.test.ids[row]) for row in rows],
-        heat=np.stack(heat) if heat else np.zeros((0, len(runs), record.length)),
+        heat=np.stack(heat) if heat else np.zeros((0, len(models), record.length)),
         motif_spans=None if mask is None else [runs_of(np.asarray(mask)[row]) for row in rows],
         tss=None if tss is None else [int(np.asarray(tss)[row]) for row in rows],
     )

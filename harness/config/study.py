@@ -57,12 +57,19 @@ class EvaluationConfig(Strict):
     """What is computed on the test split after training (never used for selection)."""
 
     importance_max_examples: int = Field(
-        2000, ge=0, description="test examples whose per-position importance is computed and logged"
+        2000,
+        ge=0,
+        description="test examples (a class-balanced subset) whose importance is computed, logged",
     )
     ablation_steps: int = Field(
         10, ge=0, description="points on each masking (ablation) curve; 0 = no curves"
     )
     ablation_max_examples: int = Field(1000, ge=1, description="test examples used for the curves")
+    subset_seed: int = Field(
+        0,
+        description="seed of the class-balanced test subset that importance, masking curves and "
+        "enrichment use; independent of the run seed, so every seed analyses the same examples",
+    )
     save_models: bool = Field(True, description="log each trained model's weights to MLflow")
 
 

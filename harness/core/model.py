@@ -37,6 +37,11 @@ class FitContext:
     fit: Callable[[SequenceModel, SplitView, SplitView], FitSummary]
 
 
+# The part of ``macs_by_part`` that is the attention sublayer (or its stand-in over the kept
+# positions): compute claims judge selection on it, apart from the rest of the architecture.
+ATTENTION_PART = "attention_sublayer"
+
+
 class SequenceModel(nn.Module):
     """A torch model over token batches.
 
@@ -131,6 +136,13 @@ class SequenceModel(nn.Module):
         """Analytic multiply-accumulates for one sequence of ``length`` positions (inference)."""
         raise TypeError(f"{type(self).__name__} does not count its MACs")
 
+    def macs_by_part(self, length: int) -> dict[str, int]:
+        """Inference MACs by part, with their ``total``; {} when the model does not break them
+        down. The part named :data:`ATTENTION_PART` is the attention sublayer (or what stands in
+        for it over the kept positions), so compute claims can judge selection apart from the
+        rest of the architecture."""
+        return {}
+
     @property
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
@@ -160,6 +172,10 @@ class FittedModel(ABC):
     @abstractmethod
     def macs(self, length: int) -> int:
         """Analytic multiply-accumulates for one sequence of ``length`` positions."""
+
+    def macs_by_part(self, length: int) -> dict[str, int]:
+        """See :meth:`SequenceModel.macs_by_part`; estimators have no attention sublayer."""
+        return {}
 
     def evaluation_metrics(self, view: SplitView) -> dict[str, float]:
         """See :meth:`SequenceModel.evaluation_metrics`."""

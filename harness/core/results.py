@@ -16,6 +16,7 @@ from harness.core.dataset import SplitView
 COMPUTE_FIELDS = (
     "n_params",
     "macs_per_seq",
+    "attention_macs_per_seq",
     "train_seconds",
     "seconds_per_epoch",
     "peak_rss_mb",
@@ -36,9 +37,15 @@ class RunResult:
     metrics : test metrics without prefix, e.g. ``{"accuracy": 0.9, "auroc": 0.95}``
     baseline_metrics : the same metrics for the constant predictor on the same test split
     y_true : (n_test,) ; y_score : (n_test,) or (n_test, C) ; ids : (n_test,) str
-    importance : (n_test, L) per-position importance, or None
+    importance : (m, L) per-position importance of the test rows ``importance_index``, or None
+    importance_index : int (m,) sorted test rows of ``importance`` (the seeded, class-balanced
+        analysis subset, :func:`harness.core.subsets.analysis_subset`); None only when
+        ``importance`` covers the whole test split in order
+    threshold : the binary decision threshold chosen on validation (accuracy, F1 and MCC call
+        class 1 at ``y_score >= threshold``); 0.5 for other tasks
     ablation : curves of test accuracy (or Pearson) as positions are masked, keyed by order
-        ("high_to_low", "low_to_high", "random") plus "n_masked": the x axis
+        ("high_to_low", "low_to_high", "random") plus "n_masked": the x axis; "chance" (1,): the
+        constant predictor's metric on the curves' rows, "index" (a,): those test rows
     curves : per-epoch metrics (``train_loss``, ``val_<m>``, ...)
     compute : n_params, macs_per_seq, train_seconds, seconds_per_epoch, peak_rss_mb, ...
     extra : model-specific figures (fidelity to a teacher, selection overlap, ...)
@@ -56,6 +63,8 @@ class RunResult:
     y_score: np.ndarray
     ids: np.ndarray
     importance: np.ndarray | None = None
+    importance_index: np.ndarray | None = None
+    threshold: float = 0.5
     ablation: dict[str, np.ndarray] = field(default_factory=dict)
     curves: dict[str, list[float]] = field(default_factory=dict)
     compute: dict[str, float] = field(default_factory=dict)

@@ -182,7 +182,8 @@ def tss_plot(ds: str, profile: pd.DataFrame, models: Sequence[str]) -> Plot:
     ax.set_xlabel("position relative to TSS")
     ax.set_ylabel("importance / sequence mean")
     ax.legend(fontsize=7)
-    return Plot(slug("tss", ds), png_bytes(fig), f"{ds}: mean relative importance around the TSS")
+    caption = f"{ds}: mean relative importance around the TSS (positive sequences)"
+    return Plot(slug("tss", ds), png_bytes(fig), caption)
 
 
 def ablation_plot(ds: str, metric: str, curves: pd.DataFrame) -> Plot:

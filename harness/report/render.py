@@ -31,10 +31,12 @@ from harness.report.summary_sections import (
     section_compute,
     section_overview,
     section_results,
+    section_settings,
 )
 
 SECTIONS = (
     "Overview",
+    "Settings",
     "Results",
     "Baselines and noise ceiling",
     "Significance",
@@ -51,6 +53,7 @@ def build_sections(analysis: Analysis) -> list[Section]:
     """The report's sections in :data:`SECTIONS` order."""
     builders = [
         section_overview,
+        section_settings,
         section_results,
         section_baselines,
         section_significance,

@@ -7,12 +7,23 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.analysis.bundle import Analysis
-from harness.analysis.enrichment import PLANTED_KEYS
+from harness.analysis.enrichment import NULL_COLUMNS, PLANTED_KEYS
 from harness.report.blocks import Block, Section, Table, Text, ci_column, rows_of
 from harness.report.plots import ablation_plot, curves_plot, importance_plot, tss_plot
 
 PLANTED_CAPTION = (
-    "{ds}: top-k positions (k = planted positions per sequence) against the planted motifs"
+    "{ds}: top-k positions (k = planted positions per sequence) against the planted motifs; "
+    "effect sizes per seed (mean [95% CI]), p-values on the seed-mean importance"
+)
+NULLS_TEXT = (
+    "Each analysis uses the same seeded, class-balanced subset of the test split for every seed "
+    "(chance levels and nulls on that subset too); seeds score the same examples, so the tests "
+    "run on the seed-mean importance (within-sequence ranks), never on examples pooled across "
+    "seeds. p_composition: importance permuted among the positions of each sequence that hold "
+    "the same nucleotide, so a model that merely prefers some bases (e.g. A/T at an AT-rich "
+    "TATA box) is not called enriched. p_spatial: importance circularly shifted within each "
+    "sequence, which keeps its smoothness, so spatially autocorrelated importance that happens "
+    "to cover a contiguous feature is not called enriched. Accept enrichment where both are small."
 )
 RECOVERY_CAPTION = (
     "{ds}: recovery per motif (share of its planted positions in the top-k), mean over seeds"
@@ -66,7 +77,7 @@ def _planted_blocks(a: Analysis, ds: str) -> list[Block]:
     shown = pd.DataFrame({"model": rows["model"].to_numpy(), "seeds": rows["seeds"].to_numpy()})
     for key in PLANTED_KEYS:
         shown[key] = ci_column(rows, key, f"{key}_ci_lo", f"{key}_ci_hi")
-    for col in ("chance precision", "hypergeom p (max over seeds)"):
+    for col in ("chance precision", *NULL_COLUMNS):
         shown[col] = rows[col].to_numpy()
     blocks: list[Block] = [Table(shown, PLANTED_CAPTION.format(ds=ds))]
     recovery = rows_of(a.motif_recovery, ds)
@@ -88,8 +99,9 @@ def _promoter_blocks(a: Analysis, ds: str) -> list[Block]:
         tss_plot(ds, profile, a.meta.models.get(ds, ())),
         Table(
             _without(table, "dataset"),
-            f"{ds}: top {q:.0%} vs bottom {q:.0%} importance positions in the TATA window and "
-            "in TBP hits (Fisher exact)",
+            f"{ds}: top {q:.0%} vs bottom {q:.0%} importance positions in the TATA window "
+            "(positive sequences) and in TBP hits: rates and odds ratio (effect sizes), "
+            f"p-values of the top {q:.0%} against both nulls",
         ),
     ]
 
@@ -107,12 +119,17 @@ def _jaspar_blocks(a: Analysis, ds: str) -> list[Block]:
     return [
         Table(
             _without(rows, "dataset"),
-            f"{ds} (seed {info['seed']}, {info['n_sequences']} test sequences, "
+            f"{ds} (seeds {_seeds(info)}, {info['n_sequences']} test sequences, "
             f"{info['n_motifs']} JASPAR 2024 CORE vertebrate motifs): top {q:.0%} vs bottom "
-            f"{q:.0%} importance positions in motif hits (p < 1e-4), Fisher exact, BH-adjusted; "
-            "best 5 motifs per model",
+            f"{q:.0%} importance positions in motif hits (p < 1e-4); p-values of the top "
+            f"{q:.0%} against both nulls, q-values BH-adjusted across motifs; enriched = both q "
+            "< 0.05; best 5 motifs per model",
         )
     ]
+
+
+def _seeds(info: dict) -> str:
+    return ", ".join(str(s) for s in info.get("seeds", ()))
 
 
 def section_enrichment(a: Analysis) -> Section:
@@ -122,6 +139,8 @@ def section_enrichment(a: Analysis) -> Section:
     for ds in a.meta.datasets:
         planted = _planted_blocks(a, ds)
         sec.blocks += planted or (_promoter_blocks(a, ds) + _jaspar_blocks(a, ds))
+    if sec.blocks:
+        sec.blocks.insert(0, Text(NULLS_TEXT))
     if not sec.blocks:
         sec.no_data(
             "no run recorded per-position importance on a dataset with planted motifs, "

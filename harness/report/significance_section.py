@@ -16,9 +16,14 @@ def _significance_text(reference: str, correction: str) -> str:
         "than 6 seeds). The example-level test compares the two models on the same test "
         "examples of each seed (exact McNemar for accuracy, DeLong for AUROC, paired "
         "bootstrap otherwise); its p is the largest over seeds (the difference must hold in "
-        "every seed). Retention is model / reference (reference / model for MSE) with a "
-        "two-level bootstrap CI, next to the constant predictor's retention (blank where the "
-        "reference is no better than the constant predictor on that metric). All p-values "
+        "every seed). The two-level CI covers seeds and test examples together (one example "
+        "resample shared by every seed and both models, plus the spread over seeds; kept "
+        "within the metric's range); `MDD` is the smallest difference this design detects "
+        "(p < 0.05 with 80% power), so an inconclusive row with |diff| well below its MDD "
+        "needs more seeds or test examples, not a rerun. Retention is model / reference "
+        "(reference / model for MSE) with the same two-level CI, next to the constant "
+        "predictor's retention (blank where the reference is no better than the constant "
+        "predictor on that metric). All p-values "
         f"are {correction}-adjusted across the whole study; `significant` uses the adjusted "
         "example-level p < 0.05."
     )
@@ -42,6 +47,8 @@ def section_significance(a: Analysis) -> Section:
             "model mean": frame["model_mean"],
             "reference mean": frame["ref_mean"],
             "diff [95% CI]": ci_column(frame, "diff", "diff_ci_lo", "diff_ci_hi"),
+            "diff [two-level CI]": ci_column(frame, "diff", "boot_diff_lo", "boot_diff_hi"),
+            "MDD": frame["mdd"],
             "t p (adj)": frame["t_p_adj"],
             "Wilcoxon p (adj)": frame["wilcoxon_p_adj"],
             "example test": frame["example_test"],

@@ -1,5 +1,5 @@
-"""Sections about how well and at what cost: Overview, Results, Baselines, Compute. Each
-builder turns Analysis tables into blocks (selects, renames, formats); none computes.
+"""Sections about what ran, how well and at what cost: Overview, Settings, Results, Baselines,
+Compute. Each builder turns Analysis tables into blocks (selects, renames, formats); none computes.
 """
 
 from __future__ import annotations
@@ -17,6 +17,29 @@ RESULTS_INTRO = (
     "Test metrics per dataset and model: mean over seeds with the 95% t interval in brackets. The "
     "constant predictor (training mean / class frequency) and, for synthetic data, the noise "
     "ceiling (the noiseless label against the noisy one: no model can beat it) frame each column."
+)
+SETTINGS_INTRO = (
+    "What the run was told and what loading did. Per dataset: the adapter and the params the "
+    "study gave, `max_train` / `max_val` (caps on the train and validation splits, stratified and "
+    "seeded; the test split is never capped, `none` = no cap) and the split sizes after every cap, "
+    "from the first seed. Then the study's train settings and what each model overrides."
+)
+LEAKAGE_TEXT = (
+    "Sequences of an earlier split found in a later one (train in val, train in test, val in "
+    "test), counted by the adapter on the full splits before any cap: `exact` copies, `revcomp` "
+    "(the reverse complement is there, the sequence itself is not) and `near` (neither, but a "
+    "sequence there shares canonical 6-mers at Jaccard >= 0.7: the homology-leakage criterion of "
+    "Genomic Benchmarks; MinHash candidates verified exactly, so at most a slight undercount; not "
+    "counted for sequences shorter than 30 or longer than 1000 bp). `dropped`: exact and "
+    "reverse-complement rows were removed from the earlier split (`drop_leakage`); near-duplicates "
+    "are never removed and the test split is never touched."
+    "\n\n"
+    "DeePromoter-style negatives (GUE prom, EPD GENA-LM) are built from a positive by shuffling or "
+    "replacing some of its pieces, so a negative shares most k-mers with its own positive and "
+    "often counts as its near-duplicate, with the opposite label. Where the pair straddles two "
+    "splits the split leaks: the model is tested on the scrambled twin of a training sequence, and "
+    "part of its score can come from telling a sequence from its own shuffled copy rather than "
+    "from recognising promoters."
 )
 COMPUTE_INTRO = (
     "Means over seeds. `macs_per_seq` is the analytic multiply-accumulate count for one sequence "
@@ -45,18 +68,56 @@ def section_overview(a: Analysis) -> Section:
         " Test metrics are computed on each seed's test split; intervals are 95% t intervals "
         "over seeds unless stated."
     )
+    if not a.failures.empty:
+        intro += f" **{len(a.failures)} run(s) FAILED** (listed below, with the reason)."
     lines = [intro, *(f"{key}: {value}" for key, value in m.facts.items())]
     sec.blocks.append(Text("\n\n".join(lines)))
     sec.blocks.append(Table(a.datasets, "Datasets"))
     sec.blocks.append(Table(a.models, "Models (params as resolved)"))
-    if not a.leakage.empty:
+    if not a.failures.empty:
         sec.blocks.append(
             Table(
-                a.leakage,
-                "Sequences shared across splits (counted by the adapter; 'dropped' = removed "
-                "from the earlier split, test untouched)",
+                a.failures,
+                f"FAILED runs ({len(a.failures)}): missing from every table and figure of this "
+                "report; the reason is the run's `error` tag (traceback in MLflow)",
             )
         )
+    return sec
+
+
+# ------------------------------------------------------------------------------ settings
+def _settings_of(a: Analysis, scope: str) -> pd.DataFrame:
+    """The settings rows of one scope (none when the table is empty)."""
+    if "scope" not in a.settings.columns:
+        return a.settings.iloc[0:0]
+    return a.settings[a.settings["scope"] == scope]
+
+
+def section_settings(a: Analysis) -> Section:
+    sec = Section("Settings", [Text(SETTINGS_INTRO)])
+    datasets = _settings_of(a, "dataset")
+    for name in dict.fromkeys(datasets["name"]) if len(datasets) else ():
+        rows = datasets[datasets["name"] == name]
+        sec.blocks.append(Table(rows[["setting", "value"]], f"Dataset {name}"))
+    train = _settings_of(a, "train")
+    if len(train):
+        sec.blocks.append(Table(train[["setting", "value"]], "Train settings of the study"))
+    models = _settings_of(a, "model").rename(columns={"name": "model"})
+    if len(models):
+        sec.blocks.append(
+            Table(
+                models[["model", "setting", "value"]],
+                "Per-model settings: `train.*` replace the study's train settings (model-class "
+                "defaults included), `params.*` as the study gave them",
+            )
+        )
+    if a.settings.empty:
+        sec.no_data("no settings recorded: the analysis was given no study and no dataset")
+    sec.blocks.append(Text(LEAKAGE_TEXT))
+    if a.leakage.empty:
+        sec.blocks.append(Text("No adapter counted shared sequences (synthetic data)."))
+    else:
+        sec.blocks.append(Table(a.leakage, "Sequences shared across splits, per dataset and seed"))
     return sec
 
 

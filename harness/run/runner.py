@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import multiprocessing
 import pickle
 import resource
@@ -12,6 +13,7 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import yaml
@@ -32,7 +34,7 @@ from harness.config.load import study_baselines, study_claims, study_reference
 from harness.config.study import DatasetSpec, ModelSpec, StudyConfig, TrainConfig
 from harness.core.dataset import SequenceDataset
 from harness.core.errors import UserError
-from harness.core.model import FittedModel, SequenceModel
+from harness.core.model import ATTENTION_PART, FittedModel, SequenceModel
 from harness.core.results import DatasetRecord, RunResult
 from harness.report.render import write_report
 from harness.run.tracking import Tracker, flatten, log_dataset_record, log_result
@@ -41,6 +43,18 @@ from harness.train.fit import TrainedMemo
 from harness.train.unit import fit_unit, load_dataset
 
 console = Console(stderr=True)
+
+
+class RunFailure(NamedTuple):
+    """A child run that FAILED, and why (the exception, as its run's ``error`` tag says)."""
+
+    dataset: str
+    model: str
+    seed: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.dataset}/{self.model}/seed{self.seed}: {self.reason}"
 
 
 @dataclass
@@ -52,15 +66,29 @@ class StudyOutcome:
     experiment_id: str
     results: list[RunResult] = field(default_factory=list)
     records: list[DatasetRecord] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    failed_runs: list[RunFailure] = field(default_factory=list)
     report_paths: dict[str, Path] = field(default_factory=dict)
     analysis: Analysis | None = None  # the study's tables, computed once by finish_study
+
+    @property
+    def failures(self) -> list[str]:
+        """One line per failed run: ``dataset/model/seedN: reason``."""
+        return [str(f) for f in self.failed_runs]
 
 
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (MiB): an upper bound for the last run."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 1024 / 1024 if sys.platform == "darwin" else rss / 1024
+
+
+def _attention_macs(model: SequenceModel | FittedModel, length: int) -> dict[str, float]:
+    """``attention_macs_per_seq`` where the model breaks its MACs down (the attention sublayer,
+    which compute claims judge selection on); nothing otherwise."""
+    parts = model.macs_by_part(length)
+    if ATTENTION_PART not in parts:
+        return {}
+    return {"attention_macs_per_seq": float(parts[ATTENTION_PART])}
 
 
 def train_one(
@@ -102,16 +130,23 @@ def train_one(
     )
     if fitted.prepare_metrics:
         tracker.log_metrics(run_id, fitted.prepare_metrics)
-    out = evaluate(model, dataset, study.evaluation, seed, cfg.device)
+    # the binary threshold was chosen on validation scores (fit); NaN for the other tasks
+    threshold = fitted.decision_threshold if math.isfinite(fitted.decision_threshold) else 0.5
+    out = evaluate(model, dataset, study.evaluation, seed, cfg.device, threshold)
     length = dataset.length
     compute = {
         "n_params": float(model.n_params),
         "macs_per_seq": float(model.macs(length)),
+        **_attention_macs(model, length),
         "train_seconds": fitted.train_seconds,
         "seconds_per_epoch": fitted.seconds_per_epoch,
         "epochs_run": float(fitted.epochs_run),
         "best_epoch": float(fitted.best_epoch),
         "peak_rss_mb": peak_rss_mb(),
+        # beside the per-epoch curves: every validation metric at the kept epoch
+        # (best_val_<m>) and the binary threshold chosen on validation
+        "decision_threshold": fitted.decision_threshold,
+        **fitted.best_val,
     }
     result = RunResult(
         dataset=dataset_key,
@@ -125,6 +160,8 @@ def train_one(
         y_score=out["y_score"],
         ids=out["ids"],
         importance=out["importance"],
+        importance_index=out["importance_index"],
+        threshold=threshold,
         ablation=out["ablation"],
         curves=fitted.curves,
         compute=compute,
@@ -163,7 +200,7 @@ class UnitOutcome:
 
     record: DatasetRecord | None
     results: list[RunResult] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    failures: list[RunFailure] = field(default_factory=list)
     user_error: str | None = None
 
 
@@ -215,10 +252,11 @@ def run_unit(
             out.user_error = str(err)
             return out
         except Exception as err:
-            tracker.finish(run_id, error=f"{type(err).__name__}: {err}")
+            failure = RunFailure(dspec.key, mspec.key, seed, f"{type(err).__name__}: {err}")
+            tracker.finish(run_id, error=failure.reason)
             tracker.set_tags(run_id, {"traceback": traceback.format_exc()[-4000:]})
-            out.failures.append(f"{name}: {type(err).__name__}: {err}")
-            console.print(f"[red]FAILED[/red] {name}: {type(err).__name__}: {err}")
+            out.failures.append(failure)
+            console.print(f"[red]FAILED[/red] {failure}")
         else:
             tracker.finish(run_id)
             out.results.append(result)
@@ -281,7 +319,7 @@ def run_study(study: StudyConfig, show_progress: bool = True, jobs: int = 1) -> 
             if unit.record is not None:
                 outcome.records.append(unit.record)
             outcome.results.extend(unit.results)
-            outcome.failures.extend(unit.failures)
+            outcome.failed_runs.extend(unit.failures)
         errors = [u.user_error for u in done if u.user_error]
         if errors:
             raise UserError(errors[0])
@@ -339,6 +377,8 @@ def finish_study(study: StudyConfig, tracker: Tracker, outcome: StudyOutcome) ->
         claims=study_claims(study),
         study=study.name,
         facts={"parent_run_id": outcome.parent_run_id, "tracking_uri": tracker.uri},
+        study_config=study,
+        failures=[f._asdict() for f in outcome.failed_runs],
     )
     outcome.analysis = analysis
     if "comparisons" in analysis.notes:

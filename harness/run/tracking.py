@@ -23,6 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from harness.core.errors import UserError
 from harness.core.results import DatasetRecord, RunResult
+from harness.core.subsets import importance_rows
 
 DEFAULT_STORE = Path("mlruns")
 PACKAGES = ("torch", "numpy", "mlflow", "optuna", "scikit-learn", "scipy", "genomic-benchmarks")
@@ -164,8 +165,21 @@ def predictions_csv(result: RunResult) -> str:
     return frame.to_csv(index=False)
 
 
+def importance_arrays(result: RunResult) -> dict[str, np.ndarray]:
+    """What ``importance.npz`` holds: ``importance`` (m, L), its test rows ``index`` (m,) and
+    their ``example_id`` (m,); rows and ids only when they are known (recorded, or the whole
+    split), never guessed."""
+    arrays = {"importance": result.importance}
+    try:
+        rows = importance_rows(result)
+    except UserError:
+        return arrays
+    return {**arrays, "index": rows, "example_id": result.ids[rows]}
+
+
 def log_result(tracker: Tracker, result: RunResult) -> None:
-    """Final metrics and artifacts of one child run."""
+    """Final metrics and artifacts of one child run; ``importance.npz`` holds the importance, its
+    test rows (``index``, the analysis subset) and their example ids."""
     run_id = result.run_id
     metrics = {f"test_{k}": v for k, v in result.metrics.items()}
     metrics.update({f"baseline_test_{k}": v for k, v in result.baseline_metrics.items()})
@@ -174,9 +188,7 @@ def log_result(tracker: Tracker, result: RunResult) -> None:
     tracker.log_metrics(run_id, metrics)
     files: dict[str, bytes | str] = {"predictions.csv": predictions_csv(result)}
     if result.importance is not None:
-        files["importance.npz"] = npz_bytes(
-            importance=result.importance, example_id=result.ids[: len(result.importance)]
-        )
+        files["importance.npz"] = npz_bytes(**importance_arrays(result))
     if result.ablation:
         files["ablation.npz"] = npz_bytes(**result.ablation)
     files["curves.json"] = json.dumps(result.curves)

@@ -37,15 +37,18 @@ def masking_steps(length: int, steps: int | Sequence[int]) -> np.ndarray:
 def masking_order(importance: np.ndarray, order: str, rng: np.random.Generator) -> np.ndarray:
     """Per sequence, positions in the order they are masked: (n, L) int.
 
-    Ties keep position order (a stable sort), so the curve is reproducible.
+    Ties in importance are broken at random (drawn from ``rng``, so the curve is reproducible),
+    not by position: a flat importance must mask like the random order, not from the left end.
+    NaN counts as least important.
     """
     imp = np.nan_to_num(np.asarray(importance, dtype=np.float64), nan=-np.inf)
-    if order == "high_to_low":
-        return np.argsort(-imp, axis=1, kind="stable")
-    if order == "low_to_high":
-        return np.argsort(np.where(np.isneginf(imp), np.inf, imp), axis=1, kind="stable")
     if order == "random":
         return rng.permuted(np.tile(np.arange(imp.shape[1]), (imp.shape[0], 1)), axis=1)
+    tiebreak = rng.random(imp.shape)
+    if order == "high_to_low":
+        return np.lexsort((tiebreak, -imp), axis=-1)
+    if order == "low_to_high":
+        return np.lexsort((tiebreak, np.where(np.isneginf(imp), np.inf, imp)), axis=-1)
     raise ValueError(f"unknown order {order!r} (valid: {', '.join(ORDERS)})")
 
 

@@ -9,7 +9,8 @@ from harness.config.study import EvaluationConfig
 from harness.core.dataset import SequenceDataset, SplitView
 from harness.core.metrics import compute_metrics, constant_scores
 from harness.core.model import FittedModel, SequenceModel, predict
-from harness.train.ablation import ablation_curves
+from harness.core.subsets import analysis_subset
+from harness.train.ablation import ablation_curves, curve_metric_name
 
 Model = SequenceModel | FittedModel
 
@@ -34,50 +35,79 @@ def evaluate(
     cfg: EvaluationConfig,
     seed: int,
     device: str = "cpu",
+    threshold: float = 0.5,
 ) -> dict:
     """Test metrics, the constant predictor's metrics, predictions, importance and ablation curves.
+
+    Importance is computed on a class-balanced subset of the test split drawn with
+    ``cfg.subset_seed`` (the same rows for every training seed); the masking curves use a balanced
+    share of those rows, with the constant predictor's curve metric on the same rows (``chance``).
+
+    ``threshold`` is the binary decision threshold, chosen on validation by the caller (never
+    here: test scores must not pick it); the constant predictor keeps 0.5, its majority rule.
 
     Returns
     -------
     dict with keys ``metrics``, ``baseline_metrics``, ``y_true`` (n,), ``y_score`` (n,) or (n, C),
-    ``ids`` (n,), ``importance`` (m, L) for the first m <= n test examples or None, ``ablation``
-    (dict of curves), ``extra`` (model-specific test figures)
+    ``ids`` (n,), ``importance`` (m, L) for the test rows ``importance_index`` (m,) or None,
+    ``ablation`` (dict of curves, plus ``chance`` (1,) and ``index`` (a,), the rows it used),
+    ``extra`` (model-specific test figures)
     """
     test: SplitView = dataset.view("test")
     train_labels = dataset.labels[dataset.split["train"]]
     task = dataset.task
     y_score = predict(model, test.tokens, device=device)
     baseline = constant_scores(task, train_labels, len(test), dataset.n_classes)
-    importance = None
+    importance, rows = None, None
     if cfg.importance_max_examples:
-        importance = compute_importance(
-            model, test.tokens[: cfg.importance_max_examples], device=device
-        )
+        rows = analysis_subset(test.labels, task, cfg.importance_max_examples, cfg.subset_seed)
+        importance = compute_importance(model, test.tokens[rows], device=device)
     ablation: dict[str, np.ndarray] = {}
     if cfg.ablation_steps and task != "multiclass":
-        m = min(cfg.ablation_max_examples, len(test))
-        tokens = test.tokens[:m]
-        imp = (
-            importance[:m]
-            if importance is not None and len(importance) >= m
-            else (compute_importance(model, tokens, device=device))
-        )
-        ablation = ablation_curves(
-            lambda t: predict(model, t, device=device),
-            tokens,
-            test.labels[:m],
-            imp,
-            task=task,
-            steps=cfg.ablation_steps,
-            seed=seed,
-        )
+        ablation = _ablation(model, test, task, baseline, cfg, seed, device, rows, importance)
     return {
-        "metrics": compute_metrics(task, test.labels, y_score),
+        "metrics": compute_metrics(task, test.labels, y_score, threshold),
         "baseline_metrics": compute_metrics(task, test.labels, baseline),
         "y_true": test.labels,
         "y_score": y_score,
         "ids": test.ids,
         "importance": importance,
+        "importance_index": rows,
         "ablation": ablation,
         "extra": model.evaluation_metrics(test),
     }
+
+
+def _ablation(
+    model: Model,
+    test: SplitView,
+    task: str,
+    baseline: np.ndarray,
+    cfg: EvaluationConfig,
+    seed: int,
+    device: str,
+    rows: np.ndarray | None,
+    importance: np.ndarray | None,
+) -> dict[str, np.ndarray]:
+    """Masking curves on a balanced share of the importance rows (or a balanced draw of their
+    own), with the constant predictor's metric on the same rows as their chance level."""
+    if rows is None:
+        picked = analysis_subset(test.labels, task, cfg.ablation_max_examples, cfg.subset_seed)
+        imp = compute_importance(model, test.tokens[picked], device=device)
+    else:
+        within = analysis_subset(
+            test.labels[rows], task, cfg.ablation_max_examples, cfg.subset_seed
+        )
+        picked, imp = rows[within], importance[within]
+    curves = ablation_curves(
+        lambda t: predict(model, t, device=device),
+        test.tokens[picked],
+        test.labels[picked],
+        imp,
+        task=task,
+        steps=cfg.ablation_steps,
+        seed=seed,
+    )
+    name = curve_metric_name(task)
+    chance = compute_metrics(task, test.labels[picked], baseline[picked])[name]
+    return {**curves, "chance": np.array([chance]), "index": picked}

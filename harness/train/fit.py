@@ -21,7 +21,7 @@ from torch import nn
 from harness.config.study import TrainConfig
 from harness.core.dataset import PAD_TOKEN, SplitView
 from harness.core.errors import UserError
-from harness.core.metrics import LOWER_IS_BETTER, compute_metrics, is_better
+from harness.core.metrics import LOWER_IS_BETTER, choose_threshold, compute_metrics, is_better
 from harness.core.model import (
     FitContext,
     FittedModel,
@@ -38,7 +38,11 @@ COMPLEMENT = torch.tensor([3, 2, 1, 0, 4, PAD_TOKEN])
 
 @dataclass
 class FitResult:
-    """What training produced; the model itself holds the restored best weights."""
+    """What training produced; the model itself holds the restored best weights.
+
+    ``decision_threshold`` is the binary threshold chosen on the kept epoch's validation scores
+    (:func:`harness.core.metrics.choose_threshold`); NaN for other tasks.
+    """
 
     curves: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = 0
@@ -46,10 +50,29 @@ class FitResult:
     epochs_run: int = 0
     train_seconds: float = 0.0
     prepare_metrics: dict[str, float] = field(default_factory=dict)
+    decision_threshold: float = float("nan")
 
     @property
     def seconds_per_epoch(self) -> float:
         return self.train_seconds / max(self.epochs_run, 1)
+
+    @property
+    def best_val(self) -> dict[str, float]:
+        """Every validation curve at the kept epoch, as ``best_val_<m>`` (empty before one)."""
+        if self.best_epoch < 1:
+            return {}
+        return {
+            f"best_{name}": values[self.best_epoch - 1]
+            for name, values in self.curves.items()
+            if name.startswith("val_") and len(values) >= self.best_epoch
+        }
+
+
+def validation_threshold(task: str, labels: np.ndarray, scores: np.ndarray | None) -> float:
+    """The decision threshold of a binary task, chosen on validation scores; NaN otherwise."""
+    if task != "binary" or scores is None:
+        return float("nan")
+    return choose_threshold(labels, scores)
 
 
 @dataclass
@@ -97,7 +120,10 @@ def set_seed(seed: int, threads: int) -> torch.Generator:
     return gen
 
 
-def _evaluate(model: SequenceModel, view: SplitView, cfg: TrainConfig) -> dict[str, float]:
+def _evaluate(
+    model: SequenceModel, view: SplitView, cfg: TrainConfig
+) -> tuple[dict[str, float], np.ndarray]:
+    """Loss and task metrics on ``view``, and the scores behind them ((n,) or (n, C))."""
     scores = predict(model, view.tokens, max(cfg.batch_size, 256), resolve_device(cfg.device))
     task = model.info.task
     targets = torch.as_tensor(view.labels)
@@ -109,7 +135,7 @@ def _evaluate(model: SequenceModel, view: SplitView, cfg: TrainConfig) -> dict[s
         loss = nn.functional.nll_loss(p.log(), targets.long()).item()
     else:
         loss = float(np.mean((scores - view.labels) ** 2))
-    return {"loss": loss, **compute_metrics(task, view.labels, scores)}
+    return {"loss": loss, **compute_metrics(task, view.labels, scores)}, scores
 
 
 def _fit_closed_form(
@@ -125,6 +151,8 @@ def _fit_closed_form(
     result = FitResult(curves={k: [v] for k, v in metrics.items()}, best_epoch=1, epochs_run=1)
     result.best_value = metrics.get(f"val_{cfg.monitor}", float("nan"))
     result.train_seconds = time.perf_counter() - start
+    if model.info.task == "binary":  # one more pass over validation, for the threshold only
+        result.decision_threshold = choose_threshold(val.labels, predict(model, val.tokens))
     if on_epoch:
         on_epoch(1, metrics)
     return result
@@ -297,20 +325,22 @@ def fit(
     best_state = copy.deepcopy(model.state_dict())
     result.best_value = float("inf") if cfg.monitor in LOWER_IS_BETTER else float("-inf")
     stale = 0
+    best_scores: np.ndarray | None = None
     task_id = progress.add_task("epochs", total=cfg.epochs) if progress else None
     for epoch in range(1, cfg.epochs + 1):
         schedule = model.on_epoch_start(epoch, cfg.epochs)
         metrics = _train_epoch(model, loop, tokens, targets, cfg)
         metrics.update(_epoch_extras(model, val, loop))
         metrics.update(schedule)
-        metrics.update({f"val_{k}": v for k, v in _evaluate(model, val, cfg).items()})
+        val_metrics, scores = _evaluate(model, val, cfg)
+        metrics.update({f"val_{k}": v for k, v in val_metrics.items()})
         for name, value in metrics.items():
             result.curves.setdefault(name, []).append(value)
         result.epochs_run = epoch
         current = _monitored(metrics, cfg, model.info.task)
         if is_better(cfg.monitor, current, result.best_value):
             result.best_value, result.best_epoch, stale = current, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
+            best_state, best_scores = copy.deepcopy(model.state_dict()), scores
         else:
             stale += 1
         if progress is not None:
@@ -325,6 +355,7 @@ def fit(
         progress.remove_task(task_id)
     model.load_state_dict(best_state)
     model.zero_grad(set_to_none=True)  # a trained model carries no gradients into later use
+    result.decision_threshold = validation_threshold(model.info.task, val.labels, best_scores)
     result.train_seconds = time.perf_counter() - start
     if memo is not None:
         memo.entries[key] = _Trained(best_state, result)

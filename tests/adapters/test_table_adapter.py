@@ -115,6 +115,9 @@ EXPECTED_LEAKS = {
     "train_test_revcomp": 2,
     "val_test_exact": 1,
     "val_test_revcomp": 0,
+    "train_val_near": 0,
+    "train_test_near": 0,
+    "val_test_near": 0,
 }
 
 
@@ -172,3 +175,54 @@ def test_max_val_subsamples_validation_only(tmp_path):
     assert len(ds.split["val"]) == 20 and len(ds.split["test"]) == 40
     assert len(ds.split["train"]) == 100
     assert np.bincount(ds.labels[ds.split["val"]]).tolist() == [10, 10]
+
+
+def _one_file(tmp_path, task="binary", n=100):
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 40)) for _ in range(n)]
+    labels = [str(i % 4 == 0) if task == "binary" else f"{i / n:.3f}" for i in range(n)]
+    table = tmp_path / f"{task}.tsv"
+    pd.DataFrame({"sequence": seqs, "label": labels}).to_csv(table, sep="\t", index=False)
+    return table
+
+
+def test_test_fraction_splits_one_file_stratified_and_seeded(tmp_path, load_adapter):
+    table = _one_file(tmp_path)
+    a = load_adapter("table", seed=0, path=str(table), test_fraction=0.2, val_fraction=0.25)
+    b = load_adapter("table", seed=1, path=str(table), test_fraction=0.2, val_fraction=0.25)
+    assert {k: len(v) for k, v in a.split.items()} == {"train": 60, "val": 20, "test": 20}
+    assert a.meta["split_source"] == "test_fraction" and a.meta["split_seed"] == 0
+    # stratified: the 1-in-4 minority class keeps its share in every split
+    assert [int(a.labels[a.split[s]].sum()) for s in ("train", "val", "test")] == [15, 5, 5]
+    # test is fixed across run seeds (paired comparisons), validation follows the run seed
+    np.testing.assert_array_equal(a.ids[a.split["test"]], b.ids[b.split["test"]])
+    assert not np.array_equal(a.ids[a.split["val"]], b.ids[b.split["val"]])
+    c = load_adapter("table", seed=0, path=str(table), test_fraction=0.2, split_seed=3)
+    assert not np.array_equal(a.ids[a.split["test"]], c.ids[c.split["test"]])
+    numbers = _one_file(tmp_path, "regression")
+    d = load_adapter("table", path=str(numbers), test_fraction=0.3, task="regression")
+    assert len(d.split["test"]) == 30 and d.task == "regression"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"test_fraction": 0.2, "split_column": "split"}, "exactly one of .* split_column"),
+        ({"test_fraction": 0.2, "folds": {"train": [1], "test": [2]}}, "exactly one of"),
+        ({"test_fraction": 0.2, "files": {"train": "a", "test": "b"}}, "exactly one of"),
+        ({"test_fraction": 1.0}, "less than 1"),
+        ({"test_fraction": 0.0}, "greater than 0"),
+        ({"test_fraction": 0.6, "val_fraction": 0.4}, "must be below 1"),
+        ({"split_column": "split", "split_seed": 1}, "split_seed is only used with test_fraction"),
+    ],
+)
+def test_test_fraction_validation(params, message):
+    with pytest.raises(ValueError, match=message):
+        TableParams.model_validate({"path": "t.csv", **params})
+    with pytest.raises(ValueError, match="test_fraction needs path"):
+        TableParams.model_validate({"test_fraction": 0.2})
+
+
+def test_test_fraction_needs_a_file(tmp_path, load_adapter):
+    with pytest.raises(UserError, match="must be a table file"):
+        load_adapter("table", path=str(tmp_path), test_fraction=0.2)

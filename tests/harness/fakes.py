@@ -56,11 +56,13 @@ def _result(dataset, label, name, params, seed, task, view, score, importance, n
     )
 
 
-def fake_study(seeds=(0, 1), promoters: bool = True):
-    """2 models x 2 seeds on synthetic planted motifs (+ a small promoter-like binary set)."""
+def fake_study(seeds=(0, 1), promoters: bool = True, n_synthetic: int = 120):
+    """2 models x 2 seeds on ``n_synthetic`` planted-motif sequences (+ a small promoter-like
+    binary set)."""
     results, records = [], []
     for seed in seeds:
-        ds = load(SyntheticMotifsParams(n=120, length=40, max_motifs=2, noise_sd=0.05), seed)
+        params = SyntheticMotifsParams(n=n_synthetic, length=40, max_motifs=2, noise_sd=0.05)
+        ds = load(params, seed)
         test = ds.view("test")
         records.append(DatasetRecord("synthetic", seed, ds.task, test, ds.meta, ds.length))
         rng = np.random.default_rng(seed)

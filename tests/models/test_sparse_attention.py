@@ -100,11 +100,14 @@ def test_macs_far_below_attention_and_linear() -> None:
     sparse = build("sparse_attention", make_info("binary", 200), sparsity=0.1)
     full = build("attention", make_info("binary", 200))
     assert sparse.macs(200) < 0.1 * full.macs(200)
-    parts = {n: sparse.macs_breakdown(n) for n in (200, 400, 800)}
-    assert parts[400]["approximator"] == 2 * parts[200]["approximator"]
-    assert parts[800]["approximator"] == 4 * parts[200]["approximator"]
+    parts = {n: sparse.macs_by_part(n) for n in (200, 400, 800)}
+    assert parts[400]["attention_sublayer"] == 2 * parts[200]["attention_sublayer"]
+    assert parts[800]["attention_sublayer"] == 4 * parts[200]["attention_sublayer"]
     assert parts[800]["selector"] == 4 * parts[200]["selector"]
-    assert sum(parts[200].values()) == sparse.macs(200)
+    total = parts[200].pop("total")
+    assert sum(parts[200].values()) == total == sparse.macs(200)
+    # the attention sublayer alone: the kept 10% cost far less than full attention's
+    assert parts[200]["attention_sublayer"] < 0.1 * full.macs_by_part(200)["attention_sublayer"]
 
 
 def test_k_is_ceil_of_sparsity_times_length() -> None:

@@ -118,12 +118,13 @@ def test_overfits_a_tiny_batch_and_is_deterministic() -> None:
 def test_macs_by_part() -> None:
     model = build("transformer", make_info("binary", 200))
     parts = model.macs_by_part(200)
-    assert set(parts) == {"total", "stem", "attention", "ffn", "selector", "head"}
+    assert set(parts) == {"total", "stem", "attention_sublayer", "ffn", "selector", "head"}
     assert parts["total"] == sum(v for k, v in parts.items() if k != "total")
     assert parts["selector"] == 0 and model.macs(200) == parts["total"]
     assert parts["stem"] == 200 * 64 * 64 * 9
     # attention is quadratic in tokens (50 -> 100 tokens: scores x4, projections x2)
-    t50, t100 = model.macs_by_part(200)["attention"], model.macs_by_part(400)["attention"]
+    t50 = model.macs_by_part(200)["attention_sublayer"]
+    t100 = model.macs_by_part(400)["attention_sublayer"]
     scores = 2 * 2 * 64  # two blocks, scores + weighted values, per token pair
     assert t100 - 2 * t50 == scores * (100**2 - 2 * 50**2)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harness.analysis.bootstrap import example_resamples
 from harness.analysis.comparisons import COMPARE_COLUMNS, compare, summary_table
 from harness.analysis.intervals import mean_ci
 from harness.core.errors import UserError
@@ -89,7 +90,7 @@ def test_summary_table_means_and_intervals():
     frame = summary_table(results)
     row = frame[(frame["model"] == "weak") & (frame["metric"] == "auroc")].iloc[0]
     values = [r.metrics["auroc"] for r in results if r.model == "weak"]
-    assert (row["mean"], row["ci_lo"], row["ci_hi"]) == pytest.approx(mean_ci(values))
+    assert (row["mean"], row["ci_lo"], row["ci_hi"]) == pytest.approx(mean_ci(values, 0.95, (0, 1)))
     assert row["n_seeds"] == 3 and row["primary"]
     assert row["baseline_mean"] == pytest.approx(0.5)
     primary = frame[frame["model"] == "ref"]["metric"].tolist()[:3]
@@ -108,3 +109,32 @@ def test_retention_is_blank_when_the_reference_is_no_better_than_constant():
     frame = compare(runs, "ref", n_boot=400).set_index("metric")
     assert np.isnan(frame.loc["mse", "retention"]) and np.isnan(frame.loc["r2", "retention"])
     assert frame.loc["mse", "significant"]  # the tests themselves still run
+
+
+def test_seeds_sharing_a_test_set_share_each_resample():
+    ids = np.array(["a", "b", "c", "d"])
+    res = example_resamples([ids, ids[::-1]], 50, np.random.default_rng(0))
+    assert np.array_equal(res.weights(ids), res.weights(ids[::-1])[:, ::-1])
+    assert (res.weights(ids).sum(axis=1) == 4).all()
+    with pytest.raises(ValueError, match="outside"):
+        res.weights(np.array(["z"]))
+
+
+def test_two_level_columns_stay_in_range_and_say_what_is_detectable():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 150)
+    ids = np.array([f"e{i}" for i in range(150)])
+    runs = []
+    for seed in (0, 1, 2):
+        for model, signal in (("ref", 3.0), ("m", 2.6)):
+            score = 1 / (1 + np.exp(-(signal * (y - 0.5) + rng.normal(0, 0.6, 150))))
+            run = _run(model, seed, y, score)
+            run.ids = ids  # every seed scores the same test examples
+            runs.append(run)
+    frame = compare(runs, "ref", n_boot=300).set_index("metric")
+    auroc = frame.loc["auroc"]
+    assert auroc["ref_mean"] > 0.95
+    assert -1 < auroc["boot_diff_lo"] < auroc["diff"] < auroc["boot_diff_hi"] < 1
+    assert 0 < auroc["retention_lo"] < auroc["retention"] < auroc["retention_hi"]
+    assert frame["mdd"].gt(0).all()
+    assert (frame["mdd"] > 2 * frame["boot_diff_hi"].sub(frame["boot_diff_lo"]) / 4).all()

@@ -20,11 +20,9 @@ def test_mask_plus_noise_is_enriched_and_random_is_not(planted):
     mask = test.annotations["motif_mask"]
     rng = np.random.default_rng(0)
     good = planted_enrichment(mask + rng.normal(0, 0.3, mask.shape), mask)
-    assert good["hypergeom_p"] < 1e-10
     assert good["precision"] > 0.7 and good["precision"] == good["recall"]
     assert good["fold_enrichment"] > 3 and good["auroc"] > 0.9
     rand = planted_enrichment(rng.random(mask.shape), mask)
-    assert rand["hypergeom_p"] > 0.01
     assert abs(rand["auroc"] - 0.5) < 0.1
     assert rand["chance_precision"] == pytest.approx(good["chance_precision"])
 
@@ -52,14 +50,14 @@ def test_motif_recovery_per_motif(planted):
     assert max(v for k, v in by_name.items() if k != "TATAAA") < 0.5
 
 
-def test_constant_importance_is_not_enriched_even_when_k_follows_the_planted_count():
-    # k = planted count per sequence: pooling all positions into one urn would call a constant
-    # (or leftmost-position) selection "enriched"; per-sequence nulls and random tie-breaks do not.
+def test_constant_importance_is_at_chance_even_when_k_follows_the_planted_count():
+    # k = planted count per sequence: pooling all positions into one urn would put a constant
+    # (or leftmost-position) selection above chance; per-sequence chance and random tie-breaks do
+    # not.
     ds = load(SyntheticMotifsParams(n=600, length=200), seed=0)
     mask = ds.annotations["motif_mask"]
     for importance in (np.zeros(mask.shape), np.random.default_rng(1).random(mask.shape)):
         out = planted_enrichment(importance, mask)
-        assert out["hypergeom_p"] > 0.01
         assert abs(out["precision"] - out["chance_precision"]) < 0.01
     planted = planted_enrichment(mask + np.random.default_rng(0).random(mask.shape) * 0.5, mask)
-    assert planted["hypergeom_p"] < 1e-10 and planted["precision"] > 0.9
+    assert planted["precision"] > 0.9 and planted["fold_enrichment"] > 5

@@ -57,7 +57,7 @@ def claim_error(**changes) -> str:
 # ------------------------------------------------------------------------------ claims files
 def test_the_seed_claims_file_validates():
     claims = load_claims(SEED_CLAIMS)
-    assert isinstance(claims, ClaimSet) and len(claims.claims) == 23
+    assert isinstance(claims, ClaimSet) and len(claims.claims) == 26
     tradeoff = next(c for c in claims.claims if c.id == "attngen_tradeoff")
     assert tradeoff.value == (0.1, 0.2) and tradeoff.direction == "in_range"
     assert [d.tasks for d in tradeoff.dataset] == [
@@ -141,7 +141,7 @@ def test_a_study_names_its_claims_file_relative_to_the_repository():
     study = parse_study({**STUDY, "claims": "studies/claims/seed_claims.yaml"})
     assert study.claims == "studies/claims/seed_claims.yaml"  # portable: repo-relative
     claims = study_claims(study)
-    assert claims is not None and len(claims.claims) == 23
+    assert claims is not None and len(claims.claims) == 26
 
 
 def test_a_claims_path_relative_to_the_study_file(tmp_path):

@@ -10,6 +10,7 @@ from harness.train.ablation import (
     ablation_curves,
     curve_area,
     masking_curve,
+    masking_order,
     masking_steps,
     value_at,
 )
@@ -102,3 +103,15 @@ def test_steps_and_curve_helpers():
     assert curve_area([0, 10], [1.0, 0.0]) == pytest.approx(0.5)
     assert value_at([0, 10, 20], [1.0, 0.5, 0.5], 5) == pytest.approx(0.75)
     assert np.isnan(value_at([0, 10], [1.0, 0.5], 11))
+
+
+def test_ties_are_broken_at_random_not_by_position():
+    flat = np.zeros((200, 10))
+    first = masking_order(flat, "high_to_low", np.random.default_rng(0))[:, 0]
+    assert len(np.unique(first)) == 10  # a flat importance masks like the random order
+    again = masking_order(flat, "high_to_low", np.random.default_rng(0))[:, 0]
+    assert np.array_equal(first, again)  # seeded: the curve is reproducible
+    ranked = masking_order(
+        np.array([[0.0, 2.0, 1.0, 2.0]]), "high_to_low", np.random.default_rng(1)
+    )
+    assert set(ranked[0, :2]) == {1, 3} and ranked[0, 2:].tolist() == [2, 0]

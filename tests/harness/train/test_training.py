@@ -10,6 +10,7 @@ from torch import nn
 from harness.config.study import TrainConfig
 from harness.core.dataset import DatasetInfo, SplitView
 from harness.core.errors import UserError
+from harness.core.metrics import choose_threshold
 from harness.core.model import SequenceModel, predict
 from harness.train.fit import _evaluate, fit
 
@@ -79,10 +80,32 @@ def test_best_epoch_is_restored_and_early_stopping_stops():
     assert result.epochs_run == result.best_epoch + 3
     best = min(result.curves["val_loss"])
     assert result.best_value == best
-    assert np.isclose(_evaluate(model, val, cfg)["loss"], best, rtol=1e-5)
+    assert np.isclose(_evaluate(model, val, cfg)[0]["loss"], best, rtol=1e-5)
 
 
 def test_unknown_monitor_is_a_user_error():
     train, info = views("regression")
     with pytest.raises(UserError, match=r"train\.monitor: 'auroc' is not a regression"):
         fit(TinyModel(info), train, train, TrainConfig(epochs=1, monitor="auroc"), seed=0)
+
+
+def test_best_val_and_threshold_come_from_the_kept_epoch():
+    train, info = views("binary", n=64)
+    val, _ = views("binary", n=64, seed=1)
+    val = SplitView(val.tokens, np.random.default_rng(0).permutation(val.labels), val.ids)
+    model = TinyModel(info)
+    cfg = TrainConfig(epochs=40, batch_size=8, lr=0.05, patience=3, monitor="loss")
+    result = fit(model, train, val, cfg, seed=0)
+    best = result.best_val
+    assert best["best_val_loss"] == result.best_value
+    assert set(best) == {f"best_{k}" for k in result.curves if k.startswith("val_")}
+    assert best["best_val_auroc"] == result.curves["val_auroc"][result.best_epoch - 1]
+    # the threshold is the one choose_threshold picks on the restored model's validation scores
+    expected = choose_threshold(val.labels, predict(model, val.tokens))
+    assert np.isclose(result.decision_threshold, expected, rtol=0, atol=1e-6)
+
+
+def test_threshold_only_for_binary():
+    train, info = views("regression")
+    result = fit(TinyModel(info), train, train, TrainConfig(epochs=2), seed=0)
+    assert np.isnan(result.decision_threshold) and "best_val_mse" in result.best_val
