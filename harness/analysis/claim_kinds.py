@@ -23,7 +23,7 @@ from harness.analysis.claim_runs import (
     run_value,
     seed_mean,
 )
-from harness.analysis.comparisons import retention_summary
+from harness.analysis.comparisons import metric_summary, pair_summary, retention_summary
 from harness.analysis.intervals import mean_ci
 from harness.config.claims import ClaimSpec
 from harness.core.metrics import LOWER_IS_BETTER
@@ -43,11 +43,25 @@ def _baseline(claim: ClaimSpec, target: Target) -> tuple[float, str]:
     return value, f"; constant = mean {claim.baseline}"
 
 
+def _seed_interval(target: Target, key: str, options: Options) -> tuple[Measure, str]:
+    """Mean of ``key`` over the runs with its interval, and how the interval was made: over
+    seeds and test examples for a test metric the bootstrap can recompute from the scores
+    (seeds share their test examples, so seeds alone would leave out the test-set error), a t
+    interval over seeds otherwise (a model's own figures, compute fields)."""
+    name = display_name(key)
+    if key.startswith("test_") and all(name in r.metrics for r in target.runs):
+        mean, lo, hi = metric_summary(target.runs, name, options.n_boot, options.seed)
+        if np.isfinite(lo):
+            return Measure(mean, lo, hi), "two-level interval (seeds and test examples)"
+    return seed_mean(target.runs, key), "t interval over seeds"
+
+
 @measurement("metric")
 def metric(claim: ClaimSpec, target: Target, options: Options) -> Measure:
-    """Mean over seeds of one metric of one set of runs, t interval, beside ``baseline``."""
+    """Mean over seeds of one metric of one set of runs, two-level interval where the scores
+    allow it (else a t interval over seeds), beside ``baseline``."""
     key = metric_key(claim, target.task)
-    m = seed_mean(target.runs, key)
+    m, interval = _seed_interval(target, key, options)
     if not np.isfinite(m.value):
         raise NotTestable(f"'{target.label}' on {target.dataset} recorded no {key}")
     constant, described = _baseline(claim, target)
@@ -61,7 +75,7 @@ def metric(claim: ClaimSpec, target: Target, options: Options) -> Measure:
         m.lo,
         m.hi,
         constant,
-        f"{target.where}: '{target.label}' {key}, {len(target.runs)} seeds, t interval" + described,
+        f"{target.where}: '{target.label}' {key}, {len(target.runs)} seeds, {interval}" + described,
     )
 
 
@@ -148,8 +162,30 @@ def savings(claim: ClaimSpec, target: Target, options: Options) -> Measure:
 # ----------------------------------------------------------------------------- difference
 @measurement("difference")
 def difference(claim: ClaimSpec, target: Target, options: Options) -> Measure:
-    """Candidate minus reference of a test metric, paired by seed, times ``scale``."""
+    """Candidate minus reference of a test metric, paired by seed, times ``scale``; the
+    two-level interval of :func:`~harness.analysis.comparisons.compare` (seeds and shared test
+    examples) where the scores allow it, else a t interval over seeds."""
     key = metric_key(claim, target.task)
+    row = pair_summary(
+        [*target.runs, *target.reference],
+        target.dataset,
+        target.label,
+        target.reference_label,
+        display_name(key),
+        options.n_boot,
+        options.seed,
+    )
+    unit = f" in {claim.unit}" if claim.unit else ""
+    if np.isfinite(row.get("boot_diff_lo", np.nan)):
+        ends = sorted(claim.scale * np.array([row["boot_diff_lo"], row["boot_diff_hi"]]))
+        return Measure(
+            claim.scale * float(row["diff"]),
+            float(ends[0]),
+            float(ends[1]),
+            basis=f"{target.where}: {display_name(key)} of '{target.label}' minus "
+            f"'{target.reference_label}'{unit}, paired over {int(row['n_seeds'])} seeds, "
+            "two-level interval (seeds and shared test examples)",
+        )
     cand = {r.seed: r for r in target.runs}
     ref = {r.seed: r for r in target.reference}
     diffs = [
@@ -160,7 +196,6 @@ def difference(claim: ClaimSpec, target: Target, options: Options) -> Measure:
             f"'{target.label}' and '{target.reference_label}' share no seed on {target.dataset}"
         )
     mean, lo, hi = mean_ci(diffs)
-    unit = f" in {claim.unit}" if claim.unit else ""
     return Measure(
         mean,
         lo,
@@ -194,17 +229,18 @@ def _outside_claim(claim: ClaimSpec, target: Target) -> bool:
     usable=_outside_claim,
 )
 def best_param(claim: ClaimSpec, target: Target, options: Options) -> Measure:
-    """The value of ``param`` whose runs have the best (highest) mean ``metric``, with a
-    seed-bootstrap interval of that best value (seeds resampled with replacement, the same
-    draw for every value of the param, the best value found on each resample)."""
+    """The value of ``param`` whose runs have the best mean ``metric`` (highest; lowest for MSE,
+    MAE, loss), with a seed-bootstrap interval of that best value (seeds resampled with
+    replacement, the same draw for every value of the param, the best value found on each)."""
     key = metric_key(claim, target.task)
+    sign = -1.0 if display_name(key) in LOWER_IS_BETTER else 1.0  # best = largest signed mean
     by_value: dict[float, dict[int, float]] = {}
     for r in target.runs:
-        by_value.setdefault(float(r.params[claim.param]), {})[r.seed] = run_value(r, key)
+        by_value.setdefault(float(r.params[claim.param]), {})[r.seed] = sign * run_value(r, key)
     values = sorted(by_value)
     means = {k: float(np.nanmean(list(by_value[k].values()))) for k in values}
     best = max(means, key=lambda k: means[k])
-    listing = ", ".join(f"{k:g}: {v:.4f}" for k, v in means.items())
+    listing = ", ".join(f"{k:g}: {sign * v:.4f}" for k, v in means.items())
     lo, hi = _best_value_interval(by_value, options)
     return Measure(
         best,
@@ -235,6 +271,12 @@ def _best_value_interval(
 
 
 # -------------------------------------------------------------------------- masking curves
+def curve_examples(runs: tuple[RunResult, ...]) -> int:
+    """Test examples the masking curves were computed on (the smallest over the runs): the
+    recorded curve rows, else the whole test split."""
+    return min(len(r.ablation.get("index", r.y_true)) for r in runs)
+
+
 def has_curves(claim: ClaimSpec, run: RunResult) -> bool:
     """Whether a run logged masking curves (the ablation kinds read nothing else)."""
     return len(run.ablation.get("n_masked", ())) > 0 and "high_to_low" in run.ablation
@@ -257,14 +299,16 @@ def ablation_gap(claim: ClaimSpec, target: Target, options: Options) -> Measure:
         lo,
         hi,
         basis=f"{target.where}: '{target.label}', mean {name} over the masking curve, random "
-        f"minus high_to_low, {len(runs)} seeds",
+        f"minus high_to_low, {len(runs)} seeds, t interval over seeds",
+        n_examples=curve_examples(runs),
     )
 
 
 @measurement("ablation_masked", keep=has_curves)
 def ablation_masked(claim: ClaimSpec, target: Target, options: Options) -> Measure:
     """high_to_low with ``masked_fraction`` of the positions masked, minus the constant
-    predictor. Not testable when the unmasked model is already within the claimed value of it."""
+    predictor. Not testable when the unmasked model is already within the claim's margin of
+    it."""
     runs = target.runs
     name = curve_metric_name(target.task)
     length = target.length
@@ -279,7 +323,7 @@ def ablation_masked(claim: ClaimSpec, target: Target, options: Options) -> Measu
     start = np.nanmean(
         [r.ablation["high_to_low"][0] - c for r, c in zip(runs, chance, strict=True)]
     )
-    near = claim.value if isinstance(claim.value, float) else 0.0
+    near = claim.margin  # "within margin of chance": testable only if the model starts above it
     if not start > near:
         raise NotTestable(
             f"'{target.label}' on {target.dataset} is within {near:g} of chance before any "
@@ -298,7 +342,8 @@ def ablation_masked(claim: ClaimSpec, target: Target, options: Options) -> Measu
         0.0,
         f"{target.where}: '{target.label}', {name} with {claim.masked_fraction:.0%} of the "
         f"positions masked (highest importance first) minus the constant predictor's {name}, "
-        f"{len(runs)} seeds",
+        f"{len(runs)} seeds, t interval over seeds",
+        n_examples=curve_examples(runs),
     )
 
 
@@ -323,5 +368,7 @@ def ablation_drop(claim: ClaimSpec, target: Target, options: Options) -> Measure
         lo,
         hi,
         basis=f"{target.where}: '{target.label}', high_to_low {name} drop{unit} at "
-        f"{claim.masked} masked positions (interpolated between curve points), {len(runs)} seeds",
+        f"{claim.masked} masked positions (interpolated between curve points), {len(runs)} "
+        "seeds, t interval over seeds",
+        n_examples=curve_examples(runs),
     )

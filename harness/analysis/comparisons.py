@@ -47,7 +47,13 @@ from harness.analysis.intervals import (
     two_level_se,
 )
 from harness.analysis.multiple_testing import CORRECTIONS, adjust_pvalues
-from harness.analysis.pairing import align_runs, common_ids, higher_is_better, retention_ratio
+from harness.analysis.pairing import (
+    align_runs,
+    common_ids,
+    decision_scores,
+    higher_is_better,
+    retention_ratio,
+)
 from harness.analysis.seed_tests import paired_seed_tests
 from harness.core.errors import UserError
 from harness.core.metrics import TASK_METRICS
@@ -349,8 +355,40 @@ def _two_level(bp: SeedBootstrap, metric: str, confidence: float) -> dict[str, f
     positive = bool(np.all(point.mean(axis=0) > 0))
     ratio_bounds = (0.0, np.inf) if positive else UNBOUNDED
     ci = bounded_interval(ratio.estimate, ratio.se, ratio.df, ratio_bounds, confidence)
+    # the point the interval is centred on (the seeds kept, the examples both runs scored), so
+    # the printed retention never falls outside its own interval
+    out["retention"] = float(ratio.estimate)
     out["retention_lo"], out["retention_hi"] = (float(v) for v in ci)
     return out
+
+
+def pair_summary(
+    results: Sequence[RunResult],
+    dataset: str,
+    model: str,
+    reference: str,
+    metric: str,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, float]:
+    """One row of :func:`compare`: ``model`` against ``reference`` on one dataset and metric.
+
+    Returns
+    -------
+    dict of :data:`COMPARE_COLUMNS` (``retention`` and its CI, ``diff`` with the t interval over
+    seeds, ``boot_diff_lo``/``boot_diff_hi`` over seeds and test examples, ...); empty when the
+    pair shares no seed or the metric was not compared.
+    """
+    frame = compare(
+        [r for r in results if r.dataset == dataset and r.model in (model, reference)],
+        reference,
+        n_boot=n_boot,
+        seed=seed,
+        confidence=confidence,
+    )
+    hit = frame[(frame["model"] == model) & (frame["metric"] == metric)]
+    return {} if hit.empty else hit.iloc[0].to_dict()
 
 
 def retention_summary(
@@ -363,41 +401,49 @@ def retention_summary(
     seed: int = 0,
     confidence: float = 0.95,
 ) -> dict[str, float]:
-    """Retention of ``model`` relative to ``reference`` on one dataset, with its bootstrap CI.
+    """Retention of ``model`` relative to ``reference`` on one dataset, with its two-level CI.
 
     Returns
     -------
     dict with ``retention``, ``lo``, ``hi``, ``const_retention``, ``model_mean``, ``ref_mean``,
     ``const_mean``, ``n_seeds``; NaNs when the pair has no common seed.
     """
-    frame = compare(
-        [r for r in results if r.dataset == dataset and r.model in (model, reference)],
-        reference,
-        n_boot=n_boot,
-        seed=seed,
-        confidence=confidence,
-    )
-    hit = frame[(frame["model"] == model) & (frame["metric"] == metric)]
-    nan = float("nan")
-    if hit.empty:
-        return {
-            "retention": nan,
-            "lo": nan,
-            "hi": nan,
-            "const_retention": nan,
-            "model_mean": nan,
-            "ref_mean": nan,
-            "const_mean": nan,
-            "n_seeds": 0,
-        }
-    row = hit.iloc[0]
-    return {
-        "retention": float(row.retention),
-        "lo": float(row.retention_lo),
-        "hi": float(row.retention_hi),
-        "const_retention": float(row.const_retention),
-        "model_mean": float(row.model_mean),
-        "ref_mean": float(row.ref_mean),
-        "const_mean": float(row.const_mean),
-        "n_seeds": int(row.n_seeds),
+    row = pair_summary(results, dataset, model, reference, metric, n_boot, seed, confidence)
+    keys = {
+        "retention": "retention",
+        "lo": "retention_lo",
+        "hi": "retention_hi",
+        "const_retention": "const_retention",
+        "model_mean": "model_mean",
+        "ref_mean": "ref_mean",
+        "const_mean": "const_mean",
     }
+    out = {k: float(row.get(v, np.nan)) for k, v in keys.items()}
+    return {**out, "n_seeds": int(row.get("n_seeds", 0))}
+
+
+def metric_summary(
+    runs: Sequence[RunResult], metric: str, n_boot: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean over seeds of one model's test ``metric`` with a two-level interval (seeds and test
+    examples, one example resample shared by every seed), kept within the metric's bounds.
+
+    Seeds score the same test examples, so a t interval over seeds alone leaves out the
+    test-set sampling error; this one does not.
+
+    Returns
+    -------
+    (mean, lo, hi); the interval is NaN with fewer than two seeds or when ``metric`` has no
+    bootstrap version for the task (see :data:`BOOTSTRAP_METRICS`).
+    """
+    runs = [r for r in runs if np.isfinite(r.metrics.get(metric, np.nan))]
+    mean = float(np.mean([r.metrics[metric] for r in runs])) if runs else float("nan")
+    if len(runs) < 2 or metric not in BOOTSTRAP_METRICS.get(runs[0].task, ()):
+        return mean, float("nan"), float("nan")
+    resamples = example_resamples([r.ids for r in runs], n_boot, np.random.default_rng([seed, 31]))
+    pairs = [(np.asarray(r.y_true), decision_scores(r), decision_scores(r)) for r in runs]
+    weights = [resamples.weights(np.asarray(r.ids)) for r in runs]
+    bp = hierarchical_bootstrap(pairs, runs[0].task, metric, weights)
+    level = two_level_se(bp.point, bp.boot, lambda m: m[..., 0])
+    lo, hi = bounded_interval(level.estimate, level.se, level.df, metric_bounds(metric))
+    return mean, float(lo), float(hi)

@@ -7,7 +7,7 @@ import torch
 
 from harness.config.study import EvaluationConfig
 from harness.core.dataset import SequenceDataset, SplitView
-from harness.core.metrics import compute_metrics, constant_scores
+from harness.core.metrics import at_threshold, compute_metrics, constant_scores
 from harness.core.model import FittedModel, SequenceModel, predict
 from harness.core.subsets import analysis_subset
 from harness.train.ablation import ablation_curves, curve_metric_name
@@ -64,7 +64,9 @@ def evaluate(
         importance = compute_importance(model, test.tokens[rows], device=device)
     ablation: dict[str, np.ndarray] = {}
     if cfg.ablation_steps and task != "multiclass":
-        ablation = _ablation(model, test, task, baseline, cfg, seed, device, rows, importance)
+        ablation = _ablation(
+            model, test, task, baseline, cfg, seed, device, rows, importance, threshold
+        )
     return {
         "metrics": compute_metrics(task, test.labels, y_score, threshold),
         "baseline_metrics": compute_metrics(task, test.labels, baseline),
@@ -88,9 +90,14 @@ def _ablation(
     device: str,
     rows: np.ndarray | None,
     importance: np.ndarray | None,
+    threshold: float,
 ) -> dict[str, np.ndarray]:
     """Masking curves on a balanced share of the importance rows (or a balanced draw of their
     own), with the constant predictor's metric on the same rows as their chance level."""
+
+    def decision(scores: np.ndarray) -> np.ndarray:
+        return at_threshold(scores, threshold) if task == "binary" else scores
+
     if rows is None:
         picked = analysis_subset(test.labels, task, cfg.ablation_max_examples, cfg.subset_seed)
         imp = compute_importance(model, test.tokens[picked], device=device)
@@ -100,7 +107,9 @@ def _ablation(
         )
         picked, imp = rows[within], importance[within]
     curves = ablation_curves(
-        lambda t: predict(model, t, device=device),
+        # binary scores moved so the validation-chosen threshold lands on 0.5: the curves'
+        # accuracy starts at the logged test accuracy, the same decision rule
+        lambda t: decision(predict(model, t, device=device)),
         test.tokens[picked],
         test.labels[picked],
         imp,
