@@ -142,9 +142,15 @@ def shared_runs(ix: StudyIndex, ds: str) -> Shared | None:
     """The runs of ``ds`` whose recorded importance covers the first such run's test examples.
 
     Runs evaluated on other examples (a test split that changed with the seed, another subset)
-    are left out rather than pooled. None when no run recorded importance on a known split.
+    are left out rather than pooled, and so are runs whose importance is the same everywhere
+    (the constant predictor): their "top 10%" would be an arbitrary tie-break, not a signal.
+    None when no run recorded importance on a known split.
     """
-    runs = [r for r in ix.runs(ds) if r.importance is not None and len(r.importance)]
+    runs = [
+        r
+        for r in ix.runs(ds)
+        if r.importance is not None and len(r.importance) and np.ptp(r.importance) > 0
+    ]
     records = [ix.record(ds, r.seed) for r in runs]
     pairs = [(r, rec) for r, rec in zip(runs, records, strict=True) if rec is not None]
     if not pairs:
