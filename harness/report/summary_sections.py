@@ -14,7 +14,9 @@ from harness.report.blocks import Section, Table, Text, ci_column, rows_of
 from harness.report.plots import results_plot
 
 RESULTS_INTRO = (
-    "Test metrics per dataset and model: mean over seeds with the 95% t interval in brackets. The "
+    "Test metrics per dataset and model: mean over seeds with the 95% t interval over seeds in "
+    "brackets, built on the logit / Fisher-z scale for bounded metrics so it stays within their "
+    "range (seeds share the test set: the Significance section adds the test-set error). The "
     "constant predictor (training mean / class frequency) and, for synthetic data, the noise "
     "ceiling (the noiseless label against the noisy one: no model can beat it) frame each column."
 )
