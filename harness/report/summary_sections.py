@@ -58,6 +58,7 @@ def section_overview(a: Analysis) -> Section:
     sec = Section("Overview", [Text(f"Analysis computed {a.meta.created}.")])
     if not a.meta.datasets:
         sec.no_data("the study produced no successful runs")
+        sec.blocks += _failures(a)
         return sec
     m = a.meta
     intro = (
@@ -76,15 +77,19 @@ def section_overview(a: Analysis) -> Section:
     sec.blocks.append(Text("\n\n".join(lines)))
     sec.blocks.append(Table(a.datasets, "Datasets"))
     sec.blocks.append(Table(a.models, "Models (params as resolved)"))
-    if not a.failures.empty:
-        sec.blocks.append(
-            Table(
-                a.failures,
-                f"FAILED runs ({len(a.failures)}): missing from every table and figure of this "
-                "report; the reason is the run's `error` tag (traceback in MLflow)",
-            )
-        )
+    sec.blocks += _failures(a)
     return sec
+
+
+def _failures(a: Analysis) -> list[Table]:
+    """The FAILED runs with their reason, or nothing."""
+    if a.failures.empty:
+        return []
+    caption = (
+        f"FAILED runs ({len(a.failures)}): missing from every table and figure of this report; "
+        "the reason is the run's `error` tag (traceback in MLflow)"
+    )
+    return [Table(a.failures, caption)]
 
 
 # ------------------------------------------------------------------------------ settings

@@ -367,8 +367,9 @@ def finish_study(study: StudyConfig, tracker: Tracker, outcome: StudyOutcome) ->
     the page from), ``tables/summary.csv`` and ``tables/comparisons.csv``, one ``mean.<dataset>.
     <model>.<metric>`` metric per summary row and, when the report is enabled, ``report/``.
     """
-    if not outcome.results:
-        return
+    if not outcome.results and not outcome.failed_runs:
+        return  # nothing ran: no analysis to log
+    # a study whose every run FAILED still gets its report: the failures and their reasons
     analysis = analyze(
         outcome.results,
         outcome.records,

@@ -64,6 +64,23 @@ def test_failed_run_is_in_outcome_analysis_and_report(ran):
     assert "| test_fraction | 0.25 |" in md  # the settings section shows the split option
 
 
+def test_a_study_whose_every_run_failed_still_reports_why(store, tmp_path, monkeypatch):
+    _table(tmp_path / "one.csv")
+    (tmp_path / "s.yaml").write_text(STUDY.format(path=tmp_path / "one.csv"))
+    study = load_study(tmp_path / "s.yaml")
+    study = study.model_copy(update={"tracking": study.tracking.model_copy(update={"uri": store})})
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(runner, "fit_unit", broken)
+    outcome = run_study(study, show_progress=False)
+    assert not outcome.results and len(outcome.failed_runs) == 2
+    md = outcome.report_paths["markdown"].read_text()
+    assert "| one_file | kmer_logreg | 0 | RuntimeError: boom |" in md
+    assert "| one_file | attention | 0 | RuntimeError: boom |" in md
+
+
 def test_best_val_best_epoch_and_threshold_are_run_metrics(ran):
     store, outcome = ran
     (result,) = outcome.results
