@@ -237,6 +237,15 @@ class SeedBootstrap:
     per_seed_p: tuple[float, ...]
 
 
+def on_resamples(
+    task: str, metric: str, y_true: np.ndarray, y_score: np.ndarray, w: np.ndarray
+) -> np.ndarray:
+    """``metric`` on the test set itself (row 0) and on each of the (B, n) resamples ``w``:
+    (B + 1,)."""
+    full = np.vstack([np.ones((1, len(y_true)), dtype=w.dtype), w])
+    return _chunked(task, metric, y_true, y_score, full)
+
+
 def hierarchical_bootstrap(
     pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
     task: str,
@@ -253,8 +262,7 @@ def hierarchical_bootstrap(
     """
     point, boot, per_p = [], [], []
     for (y, sm, sr), w in zip(pairs, weights, strict=True):
-        full = np.vstack([np.ones((1, len(y)), dtype=w.dtype), w])  # row 0: the test set itself
-        mm, mr = _chunked(task, metric, y, sm, full), _chunked(task, metric, y, sr, full)
+        mm, mr = on_resamples(task, metric, y, sm, w), on_resamples(task, metric, y, sr, w)
         point.append([mm[0], mr[0]])
         boot.append(np.column_stack([mm[1:], mr[1:]]))
         per_p.append(bootstrap_p(mm[1:] - mr[1:]))

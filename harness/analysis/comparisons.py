@@ -35,6 +35,7 @@ from harness.analysis.bootstrap import (
     SeedBootstrap,
     example_resamples,
     hierarchical_bootstrap,
+    on_resamples,
 )
 from harness.analysis.example_tests import delong_test, mcnemar_test, predicted_labels
 from harness.analysis.intervals import (
@@ -441,9 +442,15 @@ def metric_summary(
     if len(runs) < 2 or metric not in BOOTSTRAP_METRICS.get(runs[0].task, ()):
         return mean, float("nan"), float("nan")
     resamples = example_resamples([r.ids for r in runs], n_boot, np.random.default_rng([seed, 31]))
-    pairs = [(np.asarray(r.y_true), decision_scores(r), decision_scores(r)) for r in runs]
-    weights = [resamples.weights(np.asarray(r.ids)) for r in runs]
-    bp = hierarchical_bootstrap(pairs, runs[0].task, metric, weights)
-    level = two_level_se(bp.point, bp.boot, lambda m: m[..., 0])
+    per_seed = np.column_stack(  # (B + 1, S): row 0 the test set itself
+        [
+            on_resamples(
+                r.task, metric, np.asarray(r.y_true), decision_scores(r), resamples.weights(r.ids)
+            )
+            for r in runs
+        ]
+    )
+    point, boot = per_seed[0][:, None], per_seed[1:][..., None]  # (S, 1), (B, S, 1)
+    level = two_level_se(point, boot, lambda m: m[..., 0])
     lo, hi = bounded_interval(level.estimate, level.se, level.df, metric_bounds(metric))
     return mean, float(lo), float(hi)

@@ -10,6 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 
+def ranked_importance(importance: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """float64 ``(n, L)`` importance ready to rank: NaN and invalid positions become -inf, so
+    they rank below every valid position."""
+    imp = np.nan_to_num(np.asarray(importance, dtype=np.float64), nan=-np.inf)
+    return imp if valid is None else np.where(valid, imp, -np.inf)
+
+
 def topk_mask(
     importance: np.ndarray, k: int | np.ndarray, valid: np.ndarray | None = None
 ) -> np.ndarray:
@@ -25,9 +32,7 @@ def topk_mask(
     -------
     bool (n, L)
     """
-    imp = np.nan_to_num(np.asarray(importance, dtype=np.float64), nan=-np.inf)
-    if valid is not None:
-        imp = np.where(valid, imp, -np.inf)
+    imp = ranked_importance(importance, valid)
     n, length = imp.shape
     # Ties are broken by a fixed random draw, not by position: a constant importance must select
     # like random positions, not like the left end of every sequence.

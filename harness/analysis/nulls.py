@@ -26,6 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
+from harness.analysis.importance_masks import ranked_importance
+
 N_BASES = 4  # A, C, G, T: the nucleotide classes of the composition null
 _CHUNK = 2_000_000  # null draws held in memory at once
 
@@ -42,9 +44,7 @@ def within_ranks(importance: np.ndarray, valid: np.ndarray | None = None) -> np.
     -------
     float64 (n, L)
     """
-    imp = np.nan_to_num(np.asarray(importance, dtype=np.float64), nan=-np.inf)
-    if valid is not None:
-        imp = np.where(valid, imp, -np.inf)
+    imp = ranked_importance(importance, valid)
     return stats.rankdata(imp, axis=1) / max(imp.shape[1], 1)
 
 

@@ -68,14 +68,19 @@ def test_same_seed_same_model():
     np.testing.assert_array_equal(predict(a, train.tokens), predict(b, train.tokens))
 
 
-def test_best_epoch_is_restored_and_early_stopping_stops():
+def _overfitting_fit():
+    """A tiny model fitted until early stopping, against validation labels shuffled so that
+    validation loss gets worse as training fits train: (model, val, cfg, result)."""
     train, info = views("binary", n=64)
     val, _ = views("binary", n=64, seed=1)
-    # Labels of val are shuffled so that validation loss gets worse as training fits train.
     val = SplitView(val.tokens, np.random.default_rng(0).permutation(val.labels), val.ids)
     model = TinyModel(info)
     cfg = TrainConfig(epochs=40, batch_size=8, lr=0.05, patience=3, monitor="loss")
-    result = fit(model, train, val, cfg, seed=0)
+    return model, val, cfg, fit(model, train, val, cfg, seed=0)
+
+
+def test_best_epoch_is_restored_and_early_stopping_stops():
+    model, val, cfg, result = _overfitting_fit()
     assert result.epochs_run < 40
     assert result.epochs_run == result.best_epoch + 3
     best = min(result.curves["val_loss"])
@@ -90,12 +95,7 @@ def test_unknown_monitor_is_a_user_error():
 
 
 def test_best_val_and_threshold_come_from_the_kept_epoch():
-    train, info = views("binary", n=64)
-    val, _ = views("binary", n=64, seed=1)
-    val = SplitView(val.tokens, np.random.default_rng(0).permutation(val.labels), val.ids)
-    model = TinyModel(info)
-    cfg = TrainConfig(epochs=40, batch_size=8, lr=0.05, patience=3, monitor="loss")
-    result = fit(model, train, val, cfg, seed=0)
+    model, val, _, result = _overfitting_fit()
     best = result.best_val
     assert best["best_val_loss"] == result.best_value
     assert set(best) == {f"best_{k}" for k in result.curves if k.startswith("val_")}
