@@ -23,8 +23,8 @@ from harness.config.tune import apply_overrides
 from harness.core.errors import UserError
 from harness.core.registry import ADAPTERS, MODELS, Entry, load_plugins
 
-out = Console()
-err_console = Console(stderr=True)
+out = Console(soft_wrap=True)  # paths and one-line messages are never broken
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -59,7 +59,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from harness.tune.main import run_tune  # noqa: PLC0415 (heavy, see docstring)
 
     def say(text: str) -> None:
-        out.print(text, soft_wrap=True)  # paths and run ids stay whole for copy-paste
+        out.print(text)  # paths and run ids stay whole for copy-paste
 
     study = load_study(args.study)
     if args.tracking_uri:
@@ -80,7 +80,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         f"{result.n_pruned} pruned, {result.n_fail} failed) in {result.storage}"
     )
     for problem in result.worker_errors:
-        err_console.print(f"[red]{problem}[/red]", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]{problem}[/red]", highlight=False)
     if result.best_trial is None:
         err_console.print("no trial completed: no best configuration", highlight=False)
         return 1
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UserError as err:
-        err_console.print(f"error: {err}", highlight=False, soft_wrap=True)
+        err_console.print(f"error: {err}", highlight=False)
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -42,7 +42,7 @@ from harness.train.evaluate import evaluate
 from harness.train.fit import TrainedMemo
 from harness.train.unit import fit_unit, load_dataset
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 class RunFailure(NamedTuple):

@@ -13,7 +13,7 @@ from harness.config.tune import TunePlan
 from harness.tune.heartbeat import requeued_failures
 
 # one console for the whole search, so that messages print above the live line, not into it
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 @dataclass
