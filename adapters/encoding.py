@@ -27,6 +27,35 @@ for _c in IUPAC_AMBIGUOUS:
     _AMBIGUOUS_MASK[ord(_c)] = _AMBIGUOUS_MASK[ord(_c.lower())] = True
 
 
+def valid_note() -> str:
+    """What the encoder accepts and what it does with it, for every invalid-character message."""
+    codes = ", ".join(IUPAC_AMBIGUOUS)
+    return (
+        f"valid: A, C, G, T, N in either case, and the IUPAC ambiguity codes {codes}, which "
+        "are read as N; anything else, gaps '-' and '.' included, is refused"
+    )
+
+
+def as_bytes(seq: str) -> np.ndarray:
+    """``seq`` as uint8 ASCII codes; a non-ASCII character becomes one ``?`` (still invalid), so
+    byte positions are character positions."""
+    return np.frombuffer(seq.encode("ascii", errors="replace"), dtype=np.uint8)
+
+
+def encode_bytes(raw: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Encode ASCII codes in one vectorised pass.
+
+    Returns
+    -------
+    tokens : uint8, shape (len(raw),) (255 where invalid)
+    n_ambiguous : int, IUPAC ambiguity codes turned into N
+    first_bad : 0-based index of the first invalid byte, -1 when every byte is valid
+    """
+    tokens = _LUT[raw]
+    first_bad = int(np.argmax(tokens == 255)) if tokens.max(initial=0) == 255 else -1
+    return tokens, int(np.count_nonzero(_AMBIGUOUS_MASK[raw])), first_bad
+
+
 def encode_one(seq: str, where: str = "sequence") -> tuple[np.ndarray, int]:
     """Encode one sequence.
 
@@ -35,7 +64,7 @@ def encode_one(seq: str, where: str = "sequence") -> tuple[np.ndarray, int]:
     seq : str
         DNA over ACGTN (either case) plus IUPAC ambiguity codes.
     where : str
-        Location used in error messages, e.g. ``"train.fa record 12 (chr1:100-300)"``.
+        Location used in error messages, e.g. ``"train.fa line 40 (record 12, chr1:100-300)"``.
 
     Returns
     -------
@@ -45,16 +74,12 @@ def encode_one(seq: str, where: str = "sequence") -> tuple[np.ndarray, int]:
     """
     if not seq:
         raise UserError(f"{where}: empty sequence")
-    raw = np.frombuffer(seq.encode("ascii", errors="replace"), dtype=np.uint8)
-    tokens = _LUT[raw]
-    bad = np.flatnonzero(tokens == 255)
-    if bad.size:
-        ch = seq[int(bad[0])]
+    tokens, n_ambiguous, bad = encode_bytes(as_bytes(seq))
+    if bad >= 0:
         raise UserError(
-            f"{where}: invalid character {ch!r} at position {int(bad[0]) + 1} "
-            f"(valid: A, C, G, T, N and IUPAC codes {IUPAC_AMBIGUOUS})"
+            f"{where}: invalid character {seq[bad]!r} at position {bad + 1} ({valid_note()})"
         )
-    return tokens, int(_AMBIGUOUS_MASK[raw].sum())
+    return tokens, n_ambiguous
 
 
 def encode(seqs: list[str], length: int | None = None, where: str = "sequences") -> np.ndarray:

@@ -23,9 +23,9 @@ from adapters.sequences import (
     Encoded,
     build_dataset,
     encode_batch,
-    resolve_path,
     task_for,
 )
+from adapters.textfiles import resolve_path
 from harness.core.dataset import SequenceDataset
 from harness.core.errors import UserError
 from harness.core.registry import register_adapter, suggest
@@ -178,12 +178,24 @@ def scan_layout(folder: Path) -> tuple[list[str], list[tuple[str, str, os.DirEnt
     return classes["train"], files
 
 
+def read_sequence_file(path: Path) -> str:
+    """The one sequence of a ``*.txt`` file, stripped; unreadable bytes are a UserError."""
+    try:
+        return path.read_bytes().decode("utf-8").strip()
+    except UnicodeDecodeError as err:
+        raise UserError(
+            f"{path}: not UTF-8 text (byte {err.start + 1}); a sequence file holds one DNA line"
+        ) from None
+    except OSError as err:
+        raise UserError(f"genomic_benchmarks: cannot read {path} ({err.strerror or err})") from None
+
+
 def convert(
     folder: Path, class_names: list[str], files: list[tuple[str, str, os.DirEntry]]
 ) -> dict[str, np.ndarray]:
     """Read every sequence file once and encode it: the arrays stored in the binary cache."""
     ids = [f"{split}/{cls}/{e.name[: -len('.txt')]}" for split, cls, e in files]
-    seqs = [Path(e.path).read_text().strip() for _, _, e in files]
+    seqs = [read_sequence_file(Path(e.path)) for _, _, e in files]
     enc = encode_batch(seqs, lambda i: str(folder / f"{ids[i]}.txt"))
     index = {c: k for k, c in enumerate(class_names)}
     return {

@@ -14,19 +14,17 @@ Every adapter's params inherit :class:`CommonParams`, so these options read the 
 
 from __future__ import annotations
 
-import gzip
-import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 from sklearn.model_selection import train_test_split
 
-from adapters.encoding import encode_one, reverse_complement
+from adapters.encoding import as_bytes, encode_bytes, reverse_complement, valid_note
 from adapters.leakage import drop_leaked, find_leakage, leakage_counts
 from adapters.splits import carve
 from harness.core.dataset import PAD_TOKEN, SPLITS, SequenceDataset, Task
@@ -34,6 +32,10 @@ from harness.core.errors import UserError
 from harness.core.registry import Params
 
 Where = Callable[[int], str]
+# (record, 0-based position in it) -> (location, "position p" / "column c") for a bad character
+Locate = Callable[[int, int], tuple[str, str]]
+# A pad/crop target above this is a typo (10 Mbp windows), refused at validation.
+MAX_LENGTH = 10_000_000
 LengthPolicy = Literal["error", "pad", "center_crop"]
 
 
@@ -49,7 +51,10 @@ class CommonParams(Params):
         ),
     )
     length: int | None = Field(
-        None, ge=1, description="target length for pad/center_crop; with error, the required one"
+        None,
+        ge=1,
+        le=MAX_LENGTH,
+        description="target length for pad/center_crop; with error, the required one",
     )
     reverse_complement: bool = Field(
         False, description="append the reverse complement of every TRAIN sequence (ids + '_rc')"
@@ -74,34 +79,6 @@ class CommonParams(Params):
         description="drop sequences that recur (exactly or as reverse complement) in a later "
         "split from the earlier one: from train (vs val/test) and from val (vs test)",
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Files
-
-
-def resolve_path(path: str | Path, base: Path | None = None) -> Path:
-    """``path`` with ``~`` expanded, relative paths taken against ``base`` (default: the CWD)."""
-    p = Path(path).expanduser()
-    # normpath, not resolve: '../shared/data' reads cleanly in meta, symlinks stay as given.
-    return Path(os.path.normpath(p if p.is_absolute() else (base or Path.cwd()) / p))
-
-
-def require_file(path: Path, what: str) -> Path:
-    """``path`` if it is a readable file, else a :class:`UserError` saying which ``what``."""
-    if not path.is_file():
-        hint = " (it is a directory)" if path.is_dir() else ""
-        raise UserError(f"{what}: file not found: {path}{hint}")
-    return path
-
-
-def open_text(path: Path) -> IO[str]:
-    """Open a text file, gunzipping transparently (by magic bytes, not by the file name)."""
-    with path.open("rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt")
-    return path.open("rt")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,13 +110,15 @@ class Encoded:
         return np.split(self.flat, np.cumsum(self.lengths)[:-1]) if len(self.lengths) else []
 
 
-def encode_batch(seqs: Sequence[str], where: Where) -> Encoded:
+def encode_batch(seqs: Sequence[str], where: Where, locate: Locate | None = None) -> Encoded:
     """Encode many records with one vectorised pass.
 
     Parameters
     ----------
     seqs : n strings
-    where : i -> location of record i for error messages, e.g. ``"a.fa record 3 (chr1)"``
+    where : i -> location of record i for error messages, e.g. ``"a.fa line 9 (record 3, chr1)"``
+    locate : (i, position) -> (location, "column c") of a bad character, when the source can
+        name its line (a multi-line FASTA record); default ``where(i)`` and the position
 
     Returns
     -------
@@ -148,16 +127,18 @@ def encode_batch(seqs: Sequence[str], where: Where) -> Encoded:
     lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
     empty = np.flatnonzero(lengths == 0)
     if empty.size:
-        raise UserError(f"{where(int(empty[0]))}: empty sequence")
+        more = f" ({empty.size} empty records in all)" if empty.size > 1 else ""
+        raise UserError(f"{where(int(empty[0]))}: empty sequence{more}")
     if not len(seqs):
         return Encoded(np.zeros(0, np.uint8), lengths, 0)
-    try:
-        flat, n_ambiguous = encode_one("".join(seqs), "joined records")
-    except UserError:
-        # Only on failure: re-encode record by record so the message names the record.
-        for i, seq in enumerate(seqs):
-            encode_one(seq, where(i))
-        raise
+    joined = "".join(seqs)
+    flat, n_ambiguous, bad = encode_bytes(as_bytes(joined))
+    if bad >= 0:
+        # The record holding the first bad character, and the character's place in it.
+        i = int(np.searchsorted(np.cumsum(lengths), bad, side="right"))
+        position = bad - int(lengths[:i].sum())
+        place, at = locate(i, position) if locate else (where(i), f"position {position + 1}")
+        raise UserError(f"{place}: invalid character {joined[bad]!r} at {at} ({valid_note()})")
     return Encoded(flat, lengths, n_ambiguous)
 
 

@@ -16,11 +16,17 @@ from harness.core.dataset import SequenceDataset
 from harness.core.registry import Params, register_adapter
 
 SEED_MOTIFS = {"TATAAA": 0.8, "CAAT": 0.6, "GGGCGG": 0.7, "TTGACA": 0.5, "TATAAT": 0.6}
+# Hard ceilings, far above any study here: a typo such as n: 1.0e+12 is refused when the study
+# is validated, not after minutes of generation; what fits in memory is estimated_bytes' job.
+MAX_N = 10_000_000
+MAX_LENGTH = 10_000_000
+# Sequences in the one-hot batch of the estimate (batch_size is a train setting, not ours).
+ONE_HOT_BATCH = 256
 
 
 class SyntheticMotifsParams(Params):
-    n: int = Field(2000, ge=20, description="number of sequences")
-    length: int = Field(200, ge=8, description="sequence length")
+    n: int = Field(2000, ge=20, le=MAX_N, description="number of sequences")
+    length: int = Field(200, ge=8, le=MAX_LENGTH, description="sequence length")
     motifs: dict[str, float] = Field(
         default_factory=lambda: dict(SEED_MOTIFS), description="motif -> regulatory strength"
     )
@@ -57,6 +63,22 @@ class SyntheticMotifsParams(Params):
         if self.max_motifs * (longest + 1) > self.length:
             raise ValueError("length too short to hold max_motifs non-overlapping motifs")
         return self
+
+    def estimated_bytes(self) -> int:
+        """Bytes of memory the dataset needs at its peak, roughly.
+
+        Generation holds five ``n x length`` byte arrays (tokens, motif ids, the scrubbed copy,
+        the planted and hit masks) and, per motif, ``motif length + 5`` more of comparison
+        temporaries; the finished dataset keeps tokens, ``motif_id`` and ``motif_mask`` (fewer
+        than that) and three per-sequence label arrays; training one-hot encodes a batch of
+        ``ONE_HOT_BATCH`` sequences as float32 (16 bytes a base).
+        """
+        cells = self.n * self.length
+        longest = max(len(m) for m in self.motifs)
+        generation = cells * (10 + longest)
+        labels = self.n * (4 + 8 + 8)  # clean_label float32; noisy float64; labels
+        batch = min(self.n, ONE_HOT_BATCH) * self.length * 4 * 4
+        return generation + labels + batch
 
 
 def combine_strengths(strengths: list[float], how: str) -> float:

@@ -9,19 +9,26 @@ Exit codes: 0 success, 2 bad input (one line, no traceback), 1 internal error.
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import signal
 import subprocess
 import sys
 import tempfile
 import traceback
+import typing
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from harness.config.load import load_study
+from harness.config.study import check_tracking_uri
 from harness.config.tune import apply_overrides
 from harness.core.errors import UserError
 from harness.core.registry import ADAPTERS, MODELS, Entry, load_plugins
+
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 out = Console(soft_wrap=True)  # paths and one-line messages are never broken
 err_console = Console(stderr=True, soft_wrap=True)
@@ -47,10 +54,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"--jobs: must be at least 1 (got {args.jobs})")
     study = load_study(args.study)
     if args.tracking_uri:
+        uri = check_tracking_uri(args.tracking_uri, "--tracking-uri")
         study = study.model_copy(
-            update={"tracking": study.tracking.model_copy(update={"uri": args.tracking_uri})}
+            update={"tracking": study.tracking.model_copy(update={"uri": uri})}
         )
-    outcome = run_study(study, show_progress=not args.no_progress, jobs=args.jobs)
+    outcome = run_study(study, show_progress=not args.no_progress, jobs=args.jobs, fresh=args.fresh)
     print_summary(out, study, outcome)
     return 1 if outcome.failures else 0
 
@@ -140,7 +148,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     from harness.run.tracking import resolve_uri  # noqa: PLC0415 (heavy, see docstring)
 
-    uri = resolve_uri(args.tracking_uri)
+    if not 1 <= args.port <= 65535:
+        raise UserError(f"--port: {args.port} is not a TCP port (valid: 1 to 65535)")
+    uri = resolve_uri(args.tracking_uri, create=False)
     out.print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port} (Ctrl-C to stop)")
     command = [
         sys.executable,
@@ -154,7 +164,40 @@ def cmd_ui(args: argparse.Namespace) -> int:
         "--port",
         str(args.port),
     ]
-    return subprocess.call(command)
+    return serve(command)
+
+
+def serve(command: list[str]) -> int:
+    """Run a server (MLflow's UI and its workers) in its own process group until it exits or
+    this process gets SIGINT/SIGTERM, which stops the whole group: no orphaned workers."""
+    server = subprocess.Popen(command, start_new_session=True)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        _stop_group(server)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stop_group(server: subprocess.Popen) -> None:
+    """SIGTERM the server's process group, SIGKILL what is left after 10 s."""
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(server.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            server.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -170,12 +213,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     from harness.report.render import write_report  # noqa: PLC0415 (heavy, see docstring)
     from harness.run.tracking import resolve_uri  # noqa: PLC0415 (heavy, see docstring)
 
-    uri = resolve_uri(args.tracking_uri)
+    if not RUN_ID.match(args.run_id):
+        raise UserError(f"run_id: {args.run_id!r} is not an MLflow run id (32 hex characters)")
+    uri = resolve_uri(args.tracking_uri, create=False)
     client = MlflowClient(tracking_uri=uri)
     try:
-        client.get_run(args.run_id)
+        run = client.get_run(args.run_id)
     except Exception:  # any store error means the same to the user: no such run there
         raise UserError(f"no MLflow run {args.run_id!r} in {uri}") from None
+    tags = run.data.tags
+    if tags.get("kind") == "child":
+        raise UserError(
+            f"run {args.run_id} is a child run ({run.info.run_name}); give its study's parent "
+            f"run id {tags.get('mlflow.parentRunId')}"
+        )
     if not client.list_artifacts(args.run_id, "analysis"):
         raise UserError(
             f"run {args.run_id} has no analysis/ artifacts to rebuild a report from: give the "
@@ -209,8 +260,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are the CLI's one-line :class:`UserError` (exit 2), not usage text."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m harness", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="train and evaluate every dataset × model × seed of a study")
@@ -219,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
         "--jobs", type=int, default=1, help="worker processes, one (dataset, seed) each (default 1)"
+    )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start a new parent run even if an interrupted run of this study could be resumed",
     )
     p.set_defaults(func=cmd_run)
 
@@ -272,8 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         return args.func(args)
     except UserError as err:
         err_console.print(f"error: {err}", highlight=False)

@@ -76,9 +76,9 @@ NOT_TESTABLE, SUPPORTED, REFUTED, INCONCLUSIVE = (
     "inconclusive",
 )
 RULE = (
-    "A claim is *supported* when the whole 95% CI lies on the claim's side of its boundary (the "
-    "claimed value moved by the declared margin), *refuted* when the whole CI lies on the other "
-    "side, and *inconclusive* otherwise; always *inconclusive* with fewer than "
+    "A claim is **supported** when the whole 95% CI lies on the claim's side of its boundary (the "
+    "claimed value moved by the declared margin), **refuted** when the whole CI lies on the other "
+    "side, and **inconclusive** otherwise; always **inconclusive** with fewer than "
     f"{MIN_SEEDS} seeds or {MIN_EXAMPLES} test examples. Deterministic figures (parameters, MACs) "
     "have no sampling error: their CI is the value, and test examples do not enter them."
 )

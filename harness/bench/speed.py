@@ -1,11 +1,14 @@
 """``harness bench``: inference time and peak memory of the model box alone, by sequence length.
 
 Speed and memory figures are measured here and written down; tests never assert wall-clock limits.
+Every argument is checked before the first model is built (:func:`check_arguments`), so a typo
+costs a one-line error rather than a half-finished table.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import time
 from pathlib import Path
 
@@ -14,12 +17,18 @@ import pandas as pd
 import torch
 
 from harness.core.dataset import DatasetInfo
+from harness.core.devices import resolve_device
 from harness.core.errors import UserError
 from harness.core.model import FittedModel
 from harness.core.registry import get_model
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
+# Memory one token of one sequence is assumed to take when the length bound is derived: its int64
+# id plus 256 float32 activations alive at once (e.g. width 64 in four tensors). A low estimate
+# for the registered models, so only lengths that cannot fit are refused; a model quadratic in
+# the length can still run out below the bound (on CUDA that is recorded as a row, not an error).
+BYTES_PER_TOKEN = 8 + 4 * 256
 
 
 def _rss_kib(field: str) -> int | None:
@@ -101,6 +110,88 @@ def bench_model(
     }
 
 
+def _at_least_one(flag: str, value: int) -> None:
+    if value < 1:
+        raise UserError(f"{flag}: {value} is out of range (valid: 1 or more)")
+
+
+def _check_models(models: list[str]) -> None:
+    """Every name registered and a torch model (a closed-form baseline has no forward to time)."""
+    if not models:
+        raise UserError("models: none given (name at least one; `harness list` shows them)")
+    for name in models:
+        factory = get_model(name).factory  # unknown names: UserError listing the valid ones
+        if isinstance(factory, type) and issubclass(factory, FittedModel):
+            raise UserError(f"bench: {name!r} is not a torch model (nothing to time)")
+
+
+def device_memory(device: str) -> int:
+    """Bytes of memory on ``device``: the GPU's own on CUDA, else the machine's RAM (which MPS
+    shares)."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_properties(torch.device(device)).total_memory
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _size(n_bytes: float) -> str:
+    """``n_bytes`` in the largest binary unit that keeps it at or above 1 (``1.5 GiB``)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n_bytes < 1024 or unit == "PiB":
+            return f"{n_bytes:.3g} {unit}"
+        n_bytes /= 1024
+    raise AssertionError("unreachable")
+
+
+def _check_lengths(lengths: list[int], batch_size: int, device: str) -> None:
+    """Each length at least 1 and, at ``batch_size``, within the memory ``device`` has
+    (estimated at :data:`BYTES_PER_TOKEN` per token)."""
+    memory = device_memory(device)
+    longest = memory // (batch_size * BYTES_PER_TOKEN)
+    if longest < 1:
+        raise UserError(
+            f"--batch-size: {batch_size} does not fit {device} even at length 1: about "
+            f"{_size(batch_size * BYTES_PER_TOKEN)} estimated ({BYTES_PER_TOKEN} bytes per "
+            f"token), {device} has {_size(memory)} (valid: 1 to {memory // BYTES_PER_TOKEN})"
+        )
+    if not lengths:
+        raise UserError(f"--lengths: none given (valid: 1 to {longest})")
+    for length in lengths:
+        if length < 1:
+            raise UserError(f"--lengths: {length} is out of range (valid: 1 to {longest})")
+        if length > longest:
+            raise UserError(
+                f"--lengths: {length} does not fit {device} at --batch-size {batch_size}: about "
+                f"{_size(length * batch_size * BYTES_PER_TOKEN)} estimated ({BYTES_PER_TOKEN} "
+                f"bytes per token), {device} has {_size(memory)} (valid: 1 to {longest})"
+            )
+
+
+def check_arguments(
+    models: list[str],
+    lengths: list[int],
+    batch_size: int,
+    repeats: int,
+    device: str,
+    threads: int,
+) -> str:
+    """Refuse bad ``harness bench`` arguments before any work; returns the concrete device.
+
+    Raises
+    ------
+    UserError
+        One line naming the flag and its valid range: a count below 1, an unknown or non-torch
+        model, a device that is unknown or not on this machine, or a length below 1 or beyond
+        the memory bound of :func:`_check_lengths`.
+    """
+    _at_least_one("--batch-size", batch_size)
+    _at_least_one("--repeats", repeats)
+    _at_least_one("--threads", threads)
+    _check_models(models)
+    resolved = resolve_device(device, where="--device")
+    _check_lengths(lengths, batch_size, resolved)
+    return resolved
+
+
 def bench(
     models: list[str],
     lengths: list[int],
@@ -109,7 +200,14 @@ def bench(
     device: str = "cpu",
     threads: int = 2,
 ) -> pd.DataFrame:
-    """:func:`bench_model` for every model × length; one row each."""
+    """:func:`bench_model` for every model × length; one row each.
+
+    Raises
+    ------
+    UserError
+        Bad arguments (:func:`check_arguments`), before anything is built or timed.
+    """
+    device = check_arguments(models, lengths, batch_size, repeats, device, threads)
     torch.set_num_threads(threads)
     rows = []
     for length in lengths:

@@ -4,6 +4,7 @@ before any work starts. Also the study's roles: its reference model and its base
 
 from __future__ import annotations
 
+import os
 import types
 import typing
 from pathlib import Path
@@ -13,13 +14,45 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from harness.config.claims import ClaimSet, RunSelector
-from harness.config.study import ModelSpec, StudyConfig, TrainConfig
+from harness.config.study import SAFE_NAME, ModelSpec, StudyConfig, TrainConfig
 from harness.config.tune import validate_tune
 from harness.core.errors import UserError
 from harness.core.registry import Params, get_adapter, get_model, suggest
 
 # harness/config/load.py -> the checkout, where studies/claims/ lives (a fallback for claims paths)
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping: PyYAML would keep the
+    last one silently, and a study's second ``train:`` would quietly replace the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: SafeLoader's own error says so
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(text: str, where: Path) -> Any:
+    """Parse YAML text; a syntax error or a duplicate key is a one-line :class:`UserError`
+    naming ``where`` and the line."""
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f"{where}:{mark.line + 1}" if mark else str(where)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UserError(f"{at}: malformed YAML: {problem}") from None
 
 
 def _loc(loc: tuple) -> str:
@@ -62,10 +95,18 @@ def format_validation_error(err: ValidationError, root: type[BaseModel], prefix:
         )
     elif first["type"] == "missing":
         msg = f"{path}: required key is missing"
+    elif first.get("ctx", {}).get("pattern") == SAFE_NAME:
+        msg = (
+            f"{path}: {first['input']!r} is not a safe name (letters, digits and ._- only, no "
+            "leading dot, at most 64 characters: it becomes a folder and a metric name)"
+        )
     else:
         given = first.get("input")
-        shown = f" (got {given!r})" if not isinstance(given, dict | list) else ""
-        msg = f"{path}: {first['msg']}{shown}"
+        text = first["msg"].removeprefix("Value error, ")
+        # our own validators (value_error) already name the value; pydantic's messages do not
+        quiet = first["type"] == "value_error" or isinstance(given, dict | list)
+        shown = "" if quiet else f" (got {given!r})"
+        msg = f"{path}: {text}{shown}" if path else text
     more = len(err.errors()) - 1
     return msg + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
 
@@ -131,7 +172,8 @@ def _validate_plugins(study: StudyConfig) -> None:
     """Every adapter and model name registered, every params block valid, the tune plan too."""
     for i, d in enumerate(study.datasets):
         entry = get_adapter(d.adapter)
-        validate_params(entry.params, d.params, ("datasets", i, "params"))
+        params = validate_params(entry.params, d.params, ("datasets", i, "params"))
+        check_memory(params, f"datasets[{i}].params")
     for i, m in enumerate(study.models):
         entry = get_model(m.name)
         validate_params(entry.params, m.params, ("models", i, "params"))
@@ -146,19 +188,52 @@ def _validate_plugins(study: StudyConfig) -> None:
         validate_tune(study)
 
 
-def load_study(path: str | Path) -> StudyConfig:
-    """Read and validate a study YAML file; every problem is a one-line :class:`UserError`."""
-    path = Path(path)
+def available_memory() -> int:
+    """Bytes this machine can still give (``MemAvailable``; physical memory where unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_memory(params: Params, where: str) -> None:
+    """Refuse a dataset whose adapter estimates (``Params.estimated_bytes()``) more memory than
+    the machine has available, with the estimate, before minutes of generation end in a crash."""
+    estimate = getattr(params, "estimated_bytes", None)
+    if estimate is None:
+        return
+    need, have = estimate(), available_memory()
+    if need > have:
+        raise UserError(
+            f"{where}: this dataset needs about {need / 2**30:.3g} GiB in memory and the machine "
+            f"has {have / 2**30:.3g} GiB available; make it smaller (n, length)"
+        )
+
+
+def read_study_text(path: Path) -> str:
+    """The study file's text, or a one-line :class:`UserError` (missing, a folder, binary)."""
     if not path.is_file():
         raise UserError(f"{path}: no such study file")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise UserError(f"{where}: malformed YAML: {problem}") from None
-    return parse_study(data, str(path), base=path.parent)
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(
+            f"{path}: not a text YAML file (byte {err.start} is not UTF-8); give the study YAML"
+        ) from None
+    except OSError as err:
+        raise UserError(f"{path}: cannot read the study file: {err.strerror}") from None
+
+
+def load_study(path: str | Path) -> StudyConfig:
+    """Read and validate a study YAML file; every problem is a one-line :class:`UserError`."""
+    path = Path(path)
+    text = read_study_text(path)
+    if "\x00" in text:
+        raise UserError(f"{path}: not a text YAML file (it holds NUL bytes); give the study YAML")
+    return parse_study(read_yaml(text, path), str(path), base=path.parent)
 
 
 def model_train_config(study: StudyConfig, spec: ModelSpec) -> TrainConfig:
@@ -225,14 +300,7 @@ def load_claims(path: str | Path, base: str | Path | None = None) -> ClaimSet:
     """Read and validate a claims file; every problem is a one-line :class:`UserError` naming
     the file and the key (``<file>: claims[3] (id).runs[0].model: ...``)."""
     resolved = resolve_claims_path(path, base)
-    try:
-        data = yaml.safe_load(resolved.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{resolved}:{mark.line + 1}" if mark else str(resolved)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise UserError(f"{where}: malformed YAML: {problem}") from None
-    return parse_claims(data, str(resolved))
+    return parse_claims(read_yaml(resolved.read_text(), resolved), str(resolved))
 
 
 def parse_claims(data: Any, source: str = "claims") -> ClaimSet:

@@ -5,15 +5,47 @@ Every default lives here (harness-wide) or in an adapter's / model's own ``Param
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
+from harness.core.devices import resolve_device
+from harness.core.errors import UserError
 from harness.core.registry import suggest
+
+# Study names and labels become folder names, file names and MLflow metric names: letters,
+# digits and ``._-`` only, no leading dot (``..`` and hidden folders), at most 64 characters.
+SAFE_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$"
+SafeName = Annotated[str, StringConstraints(pattern=SAFE_NAME)]
+
+# MLflow's stores by URI scheme (a bare path is a local file store)
+TRACKING_SCHEMES = ("file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def check_tracking_uri(uri: str, where: str = "tracking.uri") -> str:
+    """``uri`` if MLflow has a store for its scheme, else a one-line :class:`UserError`."""
+    found = _SCHEME.match(uri)
+    scheme = found.group(1).split("+")[0].lower() if found else ""
+    if found and len(scheme) > 1 and scheme not in TRACKING_SCHEMES:
+        raise UserError(
+            f"{where}: no MLflow store for scheme {scheme!r} in {uri!r} "
+            f"(valid: {', '.join(TRACKING_SCHEMES)}, or a local path)"
+        )
+    return uri
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and infinite floats are typos, never settings (``lr: .inf``)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class TrainConfig(Strict):
@@ -45,12 +77,34 @@ class TrainConfig(Strict):
         False, description="augment: each training sequence reverse-complemented with p = 0.5"
     )
 
+    @field_validator("device")
+    @classmethod
+    def _device_here(cls, value: str) -> str:
+        # refused at load, before any training, with the devices this machine has
+        try:
+            resolve_device(value)
+        except UserError as err:
+            raise ValueError(str(err).removeprefix("train.device: ")) from None
+        return value
+
 
 class TrackingConfig(Strict):
     uri: str | None = Field(
         None, description="MLflow tracking URI; default $MLFLOW_TRACKING_URI or mlruns/mlflow.db"
     )
-    experiment: str | None = Field(None, description="MLflow experiment; default the study name")
+    experiment: str | None = Field(
+        None, max_length=256, description="MLflow experiment; default the study name"
+    )
+
+    @field_validator("uri")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            return check_tracking_uri(value)
+        except UserError as err:
+            raise ValueError(str(err).removeprefix("tracking.uri: ")) from None
 
 
 class EvaluationConfig(Strict):
@@ -118,7 +172,11 @@ class TuneConfig(Strict):
     n_trials: int | None = Field(None, ge=1, description="total trials, resumed runs included")
     timeout: float | None = Field(None, gt=0, description="seconds this invocation may search")
     sampler: Literal["tpe", "random"] = "tpe"
-    sampler_seed: int = Field(0, description="seed of the sampler")
+    sampler_seed: int = Field(
+        0,
+        description="trial n draws with seed (sampler_seed, n): workers never share a stream; "
+        "one worker repeats",
+    )
     pruner: PrunerConfig = Field(default_factory=PrunerConfig)
     storage: str | None = Field(
         None, description="RDB URL or journal file; default <out_dir>/<study name>.journal"
@@ -146,7 +204,7 @@ class TuneConfig(Strict):
 
 class DatasetSpec(Strict):
     adapter: str
-    label: str | None = Field(None, description="name in results; default the adapter name")
+    label: SafeName | None = Field(None, description="name in results; default the adapter name")
     params: dict[str, Any] = Field(default_factory=dict)
     models: list[str] | None = Field(
         None, description="model labels to run on this dataset; default every model of the study"
@@ -159,7 +217,7 @@ class DatasetSpec(Strict):
 
 class ModelSpec(Strict):
     name: str
-    label: str | None = Field(None, description="name in results; default the model name")
+    label: SafeName | None = Field(None, description="name in results; default the model name")
     params: dict[str, Any] = Field(default_factory=dict)
     train: dict[str, Any] = Field(
         default_factory=dict, description="overrides of the study's train settings"
@@ -171,7 +229,10 @@ class ModelSpec(Strict):
 
 
 class StudyConfig(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: SafeName = Field(
+        description="folder of the report and default MLflow experiment: letters, digits, ._- "
+        "(no leading dot, at most 64 characters)"
+    )
     description: str = ""
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     reference: str | None = Field(

@@ -101,6 +101,16 @@ def compute_metrics(
     return multiclass_metrics(y_true, y_score)
 
 
+def metric_names(task: str) -> tuple[str, ...]:
+    """The metrics :func:`compute_metrics` returns for ``task`` (read off the function itself on
+    four examples, so this list can never disagree with it)."""
+    y = np.array([0, 1, 0, 1], dtype=float)
+    score = np.array([0.1, 0.8, 0.3, 0.6])
+    if task == "multiclass":
+        return tuple(compute_metrics(task, y.astype(int), np.stack([1 - score, score], 1)))
+    return tuple(compute_metrics(task, y, score))
+
+
 def at_threshold(y_score: np.ndarray, threshold: float) -> np.ndarray:
     """Binary scores moved so that ``threshold`` lands on 0.5: ``(n,)`` -> ``(n,)``.
 

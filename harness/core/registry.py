@@ -19,9 +19,10 @@ from harness.core.errors import UserError
 
 
 class Params(BaseModel):
-    """Base class of every adapter's and model's parameter schema: unknown keys are rejected."""
+    """Base class of every adapter's and model's parameter schema: unknown keys are rejected, and
+    so are NaN and infinite floats (``lr: .inf`` is a typo, not a setting)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)

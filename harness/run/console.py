@@ -12,7 +12,7 @@ from harness.analysis.bundle import Analysis
 from harness.analysis.headline import CEILING_ROW, CONSTANT_ROW
 from harness.config.study import StudyConfig
 from harness.core.metrics import TASK_METRICS
-from harness.run.runner import StudyOutcome
+from harness.run.finish import StudyOutcome
 
 
 def _cell(mean: float, lo: float, hi: float) -> str:

@@ -8,17 +8,13 @@ import multiprocessing
 import pickle
 import resource
 import sys
-import tempfile
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import NamedTuple
 
 import torch
 import yaml
 from pydantic import BaseModel
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -28,52 +24,30 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from harness.analysis.analyze import analyze
-from harness.analysis.bundle import Analysis
-from harness.config.load import study_baselines, study_claims, study_reference
+from harness.config.load import (
+    model_train_config,
+)
 from harness.config.study import DatasetSpec, ModelSpec, StudyConfig, TrainConfig
 from harness.core.dataset import SequenceDataset
-from harness.core.errors import UserError
+from harness.core.errors import UserError, failure_reason
+from harness.core.faults import fault_point
+from harness.core.liveness import owner_tags
 from harness.core.model import ATTENTION_PART, FittedModel, SequenceModel
+from harness.core.registry import get_model
 from harness.core.results import DatasetRecord, RunResult
-from harness.report.render import write_report
+from harness.run.finish import RunFailure, StudyOutcome, console, finish_study
+from harness.run.resume import (
+    STUDY_COMPLETE,
+    Heartbeat,
+    Resumed,
+    claim_unfinished,
+    study_fingerprint,
+    unit_key,
+)
 from harness.run.tracking import Tracker, flatten, log_dataset_record, log_result
 from harness.train.evaluate import evaluate
-from harness.train.fit import TrainedMemo
+from harness.train.fit import TrainedMemo, check_monitor
 from harness.train.unit import fit_unit, load_dataset
-
-console = Console(stderr=True, soft_wrap=True)
-
-
-class RunFailure(NamedTuple):
-    """A child run that FAILED, and why (the exception, as its run's ``error`` tag says)."""
-
-    dataset: str
-    model: str
-    seed: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.dataset}/{self.model}/seed{self.seed}: {self.reason}"
-
-
-@dataclass
-class StudyOutcome:
-    """What ``run_study`` returns: the parent run and everything the report needs."""
-
-    parent_run_id: str
-    tracking_uri: str
-    experiment_id: str
-    results: list[RunResult] = field(default_factory=list)
-    records: list[DatasetRecord] = field(default_factory=list)
-    failed_runs: list[RunFailure] = field(default_factory=list)
-    report_paths: dict[str, Path] = field(default_factory=dict)
-    analysis: Analysis | None = None  # the study's tables, computed once by finish_study
-
-    @property
-    def failures(self) -> list[str]:
-        """One line per failed run: ``dataset/model/seedN: reason``."""
-        return [str(f) for f in self.failed_runs]
 
 
 def peak_rss_mb() -> float:
@@ -118,13 +92,17 @@ def train_one(
             },
         )
 
+    def log_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        tracker.log_metrics(run_id, metrics, step=epoch)
+        fault_point("epoch")
+
     model, params, cfg, fitted = fit_unit(
         study,
         spec,
         dataset,
         seed,
         on_start=log_setup,
-        on_epoch=lambda epoch, metrics: tracker.log_metrics(run_id, metrics, step=epoch),
+        on_epoch=log_epoch,
         progress=progress,
         memo=memo,
     )
@@ -204,22 +182,34 @@ class UnitOutcome:
     user_error: str | None = None
 
 
+@dataclass(frozen=True)
+class UnitPlan:
+    """One (dataset, seed) of a study and what a resumed parent already holds of it."""
+
+    dataset_index: int
+    seed: int
+    done: frozenset[str] = frozenset()  # unit keys finished before: not run again
+    record_logged: bool = False  # the parent already holds this dataset record
+
+
 def run_unit(
     study: StudyConfig,
-    dataset_index: int,
-    seed: int,
+    plan: UnitPlan,
     tracker: Tracker,
     parent: str,
     progress: Progress | None = None,
     overall: TaskID | None = None,
+    dataset: SequenceDataset | None = None,
 ) -> UnitOutcome:
-    """Load one dataset at one seed and run each of its models as a child run.
+    """Load one dataset at one seed and run each of its models not yet done as a child run.
 
     A model that crashes is FAILED with its traceback and the others go on; a user error (a bad
-    setting every model would hit) stops the unit.
+    setting every model would hit) stops the unit. ``dataset``: the dataset already loaded.
     """
-    dspec = study.datasets[dataset_index]
-    dataset = load_dataset(dspec, seed)
+    dspec, seed = study.datasets[plan.dataset_index], plan.seed
+    if dataset is None:
+        fault_point("load")
+        dataset = load_dataset(dspec, seed)
     record = DatasetRecord(
         dspec.key,
         seed,
@@ -228,19 +218,26 @@ def run_unit(
         {**dataset.meta, "adapter": dspec.adapter},  # claims select datasets by adapter
         dataset.length,
     )
-    log_dataset_record(tracker, parent, record)
+    if not plan.record_logged:
+        log_dataset_record(tracker, parent, record)
     out = UnitOutcome(record)
     memo = TrainedMemo()  # a teacher identical to a model of this unit is not trained twice
     for mspec in models_for(study, dspec):
-        name = f"{dspec.key}/{mspec.key}/seed{seed}"
+        name = unit_key(dspec.key, mspec.key, seed)
         if progress is not None:
             progress.update(overall, description=name)
+        if name in plan.done:
+            if progress is not None:
+                progress.advance(overall)
+            continue
         tags = {
             **dataset_tags(dataset, dspec.key),
             "model": mspec.key,
             "model_name": mspec.name,
             "seed": str(seed),
             "kind": "child",
+            "unit_key": name,
+            **owner_tags(),
         }
         run_id = tracker.start_run(name, tags, parent=parent)
         try:
@@ -251,8 +248,11 @@ def run_unit(
             tracker.finish(run_id, error=str(err))
             out.user_error = str(err)
             return out
+        except KeyboardInterrupt:
+            tracker.finish(run_id, error="interrupted (Ctrl-C)", status="KILLED")
+            raise
         except Exception as err:
-            failure = RunFailure(dspec.key, mspec.key, seed, f"{type(err).__name__}: {err}")
+            failure = RunFailure(dspec.key, mspec.key, seed, failure_reason(err))
             tracker.finish(run_id, error=failure.reason)
             tracker.set_tags(run_id, {"traceback": traceback.format_exc()[-4000:]})
             out.failures.append(failure)
@@ -260,83 +260,164 @@ def run_unit(
         else:
             tracker.finish(run_id)
             out.results.append(result)
+        fault_point("child_done")
         if progress is not None:
             progress.advance(overall)
     return out
 
 
 def _unit_worker(
-    study_data: dict, dataset_index: int, seed: int, uri: str, experiment: str, parent: str
+    study_data: dict, plan: UnitPlan, uri: str, experiment: str, parent: str
 ) -> UnitOutcome:
     """One unit in a worker process (``run --jobs N``), with its own MLflow client."""
     study = StudyConfig.model_validate(study_data)
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        return run_unit(study, dataset_index, seed, Tracker(uri, experiment), parent)
+        return run_unit(study, plan, Tracker(uri, experiment), parent)
     except UserError as err:
         return UnitOutcome(None, user_error=str(err))
 
 
-def run_study(study: StudyConfig, show_progress: bool = True, jobs: int = 1) -> StudyOutcome:
+def preload(study: StudyConfig) -> dict[int, SequenceDataset]:
+    """Every dataset at the study's first seed, loaded before the store is touched: data an
+    adapter cannot read, or a ``train.monitor`` its task lacks, is refused before any run exists
+    or any model trains."""
+    loaded = {i: _load(d, study.seeds[0]) for i, d in enumerate(study.datasets)}
+    for i, dspec in enumerate(study.datasets):
+        for mspec in models_for(study, dspec):
+            cfg = model_train_config(study, mspec)
+            check_monitor(cfg, loaded[i].task, get_model(mspec.name).factory)
+    return loaded
+
+
+def _load(spec: DatasetSpec, seed: int) -> SequenceDataset:
+    fault_point("load")
+    return load_dataset(spec, seed)
+
+
+def unit_plans(study: StudyConfig, resumed: Resumed | None) -> list[UnitPlan]:
+    """The study's (dataset, seed) units in order, with what a resumed parent already holds."""
+    done = frozenset(resumed.results) | frozenset(resumed.failures) if resumed else frozenset()
+    logged = resumed.records if resumed else set()
+    return [
+        UnitPlan(i, seed, done, f"{d.key}__seed{seed}" in logged)
+        for i, d in enumerate(study.datasets)
+        for seed in study.seeds
+    ]
+
+
+def run_study(
+    study: StudyConfig, show_progress: bool = True, jobs: int = 1, fresh: bool = False
+) -> StudyOutcome:
     """Run every (dataset, seed, model); children that crash are FAILED, the others go on.
 
-    ``jobs > 1`` runs (dataset, seed) units in that many worker processes (each with
-    ``train.threads`` torch threads), all logging to the same store and parent run.
+    An unfinished parent of the same study whose process died is resumed (its finished
+    children kept, :mod:`harness.run.resume`) unless ``fresh``. ``jobs > 1`` runs (dataset,
+    seed) units in that many worker processes (each with ``train.threads`` torch threads), all
+    logging to the same store and parent run.
     """
     torch.use_deterministic_algorithms(True, warn_only=True)
+    loaded = preload(study)
     experiment = study.tracking.experiment or study.name
     tracker = Tracker(study.tracking.uri, experiment)
     study_yaml = yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False)
-    units = [(i, seed) for i in range(len(study.datasets)) for seed in study.seeds]
-    total = len(study.seeds) * sum(len(models_for(study, d)) for d in study.datasets)
-    parent = tracker.start_run(study.name, {"kind": "study", "study": study.name})
-    outcome = StudyOutcome(parent, tracker.uri, tracker.experiment_id)
-    try:
+    fingerprint = study_fingerprint(study_yaml)
+    resumed, note = claim_unfinished(tracker, study.name, fingerprint, fresh)
+    if note:
+        console.print(note)
+    if resumed is not None:
+        parent = resumed.parent
+    else:
+        tags = {"kind": "study", "study": study.name, "study_fingerprint": fingerprint}
+        parent = tracker.start_run(study.name, {**tags, **owner_tags()})
         settings = {"seeds": study.seeds, "reference": study.reference, "jobs": jobs}
         tracker.log_params(parent, flatten("", {**settings, "train": study.train.model_dump()}))
         tracker.log_files(parent, {"study.yaml": study_yaml})
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not show_progress,
-            transient=True,
-        ) as progress:
-            overall = progress.add_task("runs", total=total)
-            if jobs <= 1:
-                done = []
-                for i, seed in units:
-                    done.append(run_unit(study, i, seed, tracker, parent, progress, overall))
-                    if done[-1].user_error:
-                        break
-            else:
-                done = _run_parallel(
-                    study, units, jobs, tracker.uri, experiment, parent, progress, overall
-                )
-        for unit in done:
-            if unit.record is not None:
-                outcome.records.append(unit.record)
-            outcome.results.extend(unit.results)
-            outcome.failed_runs.extend(unit.failures)
-        errors = [u.user_error for u in done if u.user_error]
-        if errors:
-            raise UserError(errors[0])
-        finish_study(study, tracker, outcome)
+    plans = unit_plans(study, resumed)
+    outcome = StudyOutcome(parent, tracker.uri, tracker.experiment_id)
+    try:
+        with Heartbeat(tracker, parent):
+            done = _run_units(study, plans, loaded, tracker, parent, jobs, show_progress)
+            _collect(study, plans, done, resumed, outcome)
+            errors = [u.user_error for u in done if u.user_error]
+            if errors:
+                raise UserError(errors[0])
+            finish_study(study, tracker, outcome)
     except BaseException as err:
         tracker.finish(parent, error=f"{type(err).__name__}: {err}")
         raise
+    tracker.set_tags(parent, {STUDY_COMPLETE: "true"})
     tracker.finish(parent, error="; ".join(outcome.failures) if outcome.failures else None)
     return outcome
 
 
+def _run_units(
+    study: StudyConfig,
+    plans: list[UnitPlan],
+    loaded: dict[int, SequenceDataset],
+    tracker: Tracker,
+    parent: str,
+    jobs: int,
+    show_progress: bool,
+) -> list[UnitOutcome]:
+    """Every unit, in this process or in ``jobs`` workers, under one progress bar."""
+    total = len(study.seeds) * sum(len(models_for(study, d)) for d in study.datasets)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not show_progress,
+        transient=True,
+    ) as progress:
+        overall = progress.add_task("runs", total=total)
+        if jobs > 1:
+            return _run_parallel(study, plans, jobs, tracker, parent, progress, overall)
+        done = []
+        for plan in plans:
+            preloaded = loaded.pop(plan.dataset_index) if plan.seed == study.seeds[0] else None
+            done.append(run_unit(study, plan, tracker, parent, progress, overall, preloaded))
+            if done[-1].user_error:
+                break
+        return done
+
+
+def _collect(
+    study: StudyConfig,
+    plans: list[UnitPlan],
+    done: list[UnitOutcome],
+    resumed: Resumed | None,
+    outcome: StudyOutcome,
+) -> None:
+    """Results and failures of this process and of the resumed parent, in the study's order
+    (so a resumed study analyses exactly what an uninterrupted one would)."""
+    results = dict(resumed.results) if resumed else {}
+    failures = {}
+    if resumed:
+        for key, reason in resumed.failures.items():
+            dataset, model, seed = key.rsplit("/", 2)
+            failures[key] = RunFailure(dataset, model, int(seed.removeprefix("seed")), reason)
+    for unit in done:
+        if unit.record is not None:
+            outcome.records.append(unit.record)
+        results.update({unit_key(r.dataset, r.model, r.seed): r for r in unit.results})
+        failures.update({unit_key(f.dataset, f.model, f.seed): f for f in unit.failures})
+    for plan in plans:
+        dspec = study.datasets[plan.dataset_index]
+        for mspec in models_for(study, dspec):
+            key = unit_key(dspec.key, mspec.key, plan.seed)
+            if key in results:
+                outcome.results.append(results[key])
+            elif key in failures:
+                outcome.failed_runs.append(failures[key])
+
+
 def _run_parallel(
     study: StudyConfig,
-    units: list[tuple[int, int]],
+    plans: list[UnitPlan],
     jobs: int,
-    uri: str,
-    experiment: str,
+    tracker: Tracker,
     parent: str,
     progress: Progress,
     overall: TaskID,
@@ -344,57 +425,20 @@ def _run_parallel(
     """Units in ``jobs`` spawned processes; results come back in the study's order."""
     data = study.model_dump(mode="json")
     context = multiprocessing.get_context("spawn")  # fork is unsafe once torch threads exist
+    experiment = study.tracking.experiment or study.name
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         futures = {
-            pool.submit(_unit_worker, data, i, seed, uri, experiment, parent): (i, seed)
-            for i, seed in units
+            pool.submit(_unit_worker, data, plan, tracker.uri, experiment, parent): plan
+            for plan in plans
         }
-        finished: dict[tuple[int, int], UnitOutcome] = {}
+        finished: dict[UnitPlan, UnitOutcome] = {}
         for future in as_completed(futures):
-            i, seed = futures[future]
-            finished[(i, seed)] = future.result()
-            n_models = len(models_for(study, study.datasets[i]))
+            plan = futures[future]
+            finished[plan] = future.result()
+            dspec = study.datasets[plan.dataset_index]
             progress.update(
-                overall, advance=n_models, description=f"{study.datasets[i].key}/seed{seed} done"
+                overall,
+                advance=len(models_for(study, dspec)),
+                description=f"{dspec.key}/seed{plan.seed} done",
             )
-    return [finished[u] for u in units]
-
-
-def finish_study(study: StudyConfig, tracker: Tracker, outcome: StudyOutcome) -> None:
-    """Analyse the study once and put the analysis, its tables and the report on the parent run.
-
-    The parent run gets ``analysis/`` (the :class:`Analysis` folder ``harness report`` rebuilds
-    the page from), ``tables/summary.csv`` and ``tables/comparisons.csv``, one ``mean.<dataset>.
-    <model>.<metric>`` metric per summary row and, when the report is enabled, ``report/``.
-    """
-    if not outcome.results and not outcome.failed_runs:
-        return  # nothing ran: no analysis to log
-    # a study whose every run FAILED still gets its report: the failures and their reasons
-    analysis = analyze(
-        outcome.results,
-        outcome.records,
-        reference=study_reference(study),
-        baselines=study_baselines(study),
-        claims=study_claims(study),
-        study=study.name,
-        facts={"parent_run_id": outcome.parent_run_id, "tracking_uri": tracker.uri},
-        study_config=study,
-        failures=[f._asdict() for f in outcome.failed_runs],
-    )
-    outcome.analysis = analysis
-    if "comparisons" in analysis.notes:
-        console.print(f"[yellow]no significance tests:[/yellow] {analysis.notes['comparisons']}")
-    with tempfile.TemporaryDirectory() as tmp:
-        tracker.log_dir(outcome.parent_run_id, analysis.save(Path(tmp)), "analysis")
-    tables = {"summary.csv": analysis.summary, "comparisons.csv": analysis.comparisons}
-    files: dict[str, bytes | str] = {name: t.to_csv(index=False) for name, t in tables.items()}
-    tracker.log_files(outcome.parent_run_id, files, "tables")
-    if study.report.enabled:
-        out_dir = Path(study.report.out_dir) / study.name
-        outcome.report_paths = write_report(analysis, out_dir)
-        tracker.log_dir(outcome.parent_run_id, out_dir, "report")
-    means = {
-        f"mean.{row.dataset}.{row.model}.{row.metric}": row.mean
-        for row in analysis.summary.itertuples()
-    }
-    tracker.log_metrics(outcome.parent_run_id, means)
+    return [finished[p] for p in plans]

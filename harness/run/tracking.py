@@ -6,6 +6,7 @@ and nested runs never depend on global state.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -18,9 +19,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from filelock import FileLock
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from harness.config.study import check_tracking_uri
 from harness.core.errors import UserError
 from harness.core.results import DatasetRecord, RunResult
 from harness.core.subsets import importance_rows
@@ -30,13 +34,33 @@ PACKAGES = ("torch", "numpy", "mlflow", "optuna", "scikit-learn", "scipy", "geno
 _MAX_PARAM = 6000
 
 
-def resolve_uri(uri: str | None) -> str:
-    """Study setting, else ``$MLFLOW_TRACKING_URI``, else the embedded SQLite store in mlruns/."""
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
+def resolve_uri(uri: str | None, create: bool = True) -> str:
+    """Study setting, else ``$MLFLOW_TRACKING_URI``, else the embedded SQLite store in mlruns/.
+
+    ``create=False`` (commands that only read runs): a SQLite store that does not exist is a
+    one-line :class:`UserError`, not a new empty store.
+    """
     if uri:
-        return uri
-    DEFAULT_STORE.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(DEFAULT_STORE / 'mlflow.db').resolve()}"
+        found = check_tracking_uri(uri, "--tracking-uri")
+    elif os.environ.get("MLFLOW_TRACKING_URI"):
+        found = check_tracking_uri(os.environ["MLFLOW_TRACKING_URI"], "$MLFLOW_TRACKING_URI")
+    else:
+        found = f"sqlite:///{(DEFAULT_STORE / 'mlflow.db').resolve()}"
+    path = sqlite_path(found)
+    if path is not None and not path.is_file():
+        if not create:
+            raise UserError(
+                f"no MLflow store at {path} (run a study first, or give --tracking-uri)"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return found
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The file of a ``sqlite:///`` URI (``sqlite:///rel.db`` and ``sqlite:////abs.db``)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///").split("?")[0])
 
 
 def flatten(prefix: str, value: Any) -> dict[str, str]:
@@ -75,23 +99,43 @@ def environment_tags() -> dict[str, str]:
     return tags
 
 
+def store_lock(uri: str) -> contextlib.AbstractContextManager:
+    """A file lock beside a SQLite store: its creation and schema migration are not safe when
+    several processes open a fresh file at once. Servers and RDBs serialise themselves."""
+    path = sqlite_path(uri)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(f"{path}.lock", timeout=600)
+    return contextlib.nullcontext()
+
+
 class Tracker:
     """Writes runs of one experiment to one tracking store."""
 
     def __init__(self, uri: str | None, experiment: str) -> None:
         self.uri = resolve_uri(uri)
-        self.client = MlflowClient(tracking_uri=self.uri)
         try:
-            found = self.client.get_experiment_by_name(experiment)
+            with store_lock(self.uri):  # the client creates and migrates a new store
+                self.client = MlflowClient(tracking_uri=self.uri)
+                self.experiment_id = self._experiment(experiment)
         except Exception as err:  # any store error: bad URI, unreachable server, locked file
             raise UserError(f"tracking.uri: cannot open MLflow store {self.uri!r}: {err}") from None
+
+    def _experiment(self, name: str) -> str:
+        """Get or create: another process may create the same experiment between the two."""
+        found = self.client.get_experiment_by_name(name)
         if found is not None:
-            self.experiment_id = found.experiment_id
-        else:
-            location = None
-            if self.uri.startswith("sqlite:///") and "MLFLOW_TRACKING_URI" not in os.environ:
-                location = (DEFAULT_STORE / "artifacts").resolve().as_uri()
-            self.experiment_id = self.client.create_experiment(experiment, location)
+            return found.experiment_id
+        location = None
+        if self.uri.startswith("sqlite:///") and "MLFLOW_TRACKING_URI" not in os.environ:
+            location = (DEFAULT_STORE / "artifacts").resolve().as_uri()
+        try:
+            return self.client.create_experiment(name, location)
+        except MlflowException:
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id
 
     # runs ---------------------------------------------------------------------------------
     def start_run(self, name: str, tags: dict[str, str], parent: str | None = None) -> str:
@@ -101,12 +145,13 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
         return run.info.run_id
 
-    def finish(self, run_id: str, error: str | None = None) -> None:
-        """Close a run: FINISHED, or FAILED with the reason as tag ``error``."""
+    def finish(self, run_id: str, error: str | None = None, status: str = "FAILED") -> None:
+        """Close a run: FINISHED, or ``status`` (FAILED, KILLED) with the reason as tag
+        ``error``."""
         if error is not None:
             self.client.set_tag(run_id, "error", error[:5000])
-            self.client.set_tag(run_id, "state", "FAILED")
-            self.client.set_terminated(run_id, "FAILED")
+            self.client.set_tag(run_id, "state", status)
+            self.client.set_terminated(run_id, status)
         else:
             self.client.set_tag(run_id, "state", "COMPLETE")
             self.client.set_terminated(run_id, "FINISHED")
@@ -192,7 +237,66 @@ def log_result(tracker: Tracker, result: RunResult) -> None:
     if result.ablation:
         files["ablation.npz"] = npz_bytes(**result.ablation)
     files["curves.json"] = json.dumps(result.curves)
+    files.update(result_files(result))
     tracker.log_files(run_id, files)
+
+
+# The exact RunResult, so a resumed study analyses a finished child without training it again.
+_RESULT_FIELDS = (
+    "dataset",
+    "model",
+    "model_name",
+    "seed",
+    "task",
+    "metrics",
+    "baseline_metrics",
+    "threshold",
+    "curves",
+    "compute",
+    "extra",
+    "params",
+)
+
+
+def result_files(result: RunResult) -> dict[str, bytes | str]:
+    """``result/run.json`` (every scalar field) and ``result/arrays.npz`` (labels, scores, ids)
+    beside the user-facing files; importance and ablation are read back from their own npz."""
+    scalars = {name: getattr(result, name) for name in _RESULT_FIELDS}
+    ids = np.asarray(result.ids).astype(str)  # never object arrays: read back without pickle
+    arrays = npz_bytes(y_true=result.y_true, y_score=result.y_score, ids=ids)
+    return {"result/run.json": json.dumps(scalars, default=_plain), "result/arrays.npz": arrays}
+
+
+def _plain(value: Any) -> Any:
+    # numpy scalars and arrays as their exact Python values
+    return value.tolist() if isinstance(value, np.ndarray | np.generic) else str(value)
+
+
+def load_result(client: MlflowClient, run_id: str) -> RunResult:
+    """The :class:`RunResult` a finished child run logged (:func:`log_result`), exactly."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(client.download_artifacts(run_id, "", tmp))
+        scalars = json.loads((folder / "result" / "run.json").read_text())
+        arrays = _npz(folder / "result" / "arrays.npz")
+        importance = _npz(folder / "importance.npz")
+        ablation = _npz(folder / "ablation.npz")
+    return RunResult(
+        **scalars,
+        y_true=arrays["y_true"],
+        y_score=arrays["y_score"],
+        ids=arrays["ids"],
+        importance=importance.get("importance"),
+        importance_index=importance.get("index"),
+        ablation=ablation,
+        run_id=run_id,
+    )
+
+
+def _npz(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        return {}
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
 
 
 def log_dataset_record(tracker: Tracker, parent: str, record: DatasetRecord) -> None:

@@ -7,20 +7,9 @@ from collections.abc import Iterator
 
 import torch
 
-from harness.core.errors import UserError
+from harness.core.devices import resolve_device
 
-
-def resolve_device(name: str) -> str:
-    """A concrete torch device for a ``train.device`` setting.
-
-    ``auto`` is ``cuda`` when a CUDA device is visible, else ``cpu``; an explicit CUDA device on a
-    machine without one is a one-line :class:`UserError` rather than a torch traceback mid-run.
-    """
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"train.device: {name!r} requested but this machine has no CUDA device")
-    return name
+__all__ = ["autocast", "resolve_device"]  # the device check itself lives in harness.core
 
 
 @contextlib.contextmanager

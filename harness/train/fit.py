@@ -1,7 +1,9 @@
 """One training loop for every torch model; closed-form baselines go through ``fit`` too.
 
 Early stopping and checkpoint selection look at the validation split only; the test split never
-reaches this module.
+reaches this module. A run whose outputs, loss, gradient norm or weights go non-finite stops with
+:class:`~harness.core.errors.Diverged` at the step where it happened, rather than failing later
+inside torch with an unrelated message.
 """
 
 from __future__ import annotations
@@ -20,8 +22,14 @@ from torch import nn
 
 from harness.config.study import TrainConfig
 from harness.core.dataset import PAD_TOKEN, SplitView
-from harness.core.errors import UserError
-from harness.core.metrics import LOWER_IS_BETTER, choose_threshold, compute_metrics, is_better
+from harness.core.errors import Diverged, UserError
+from harness.core.metrics import (
+    LOWER_IS_BETTER,
+    choose_threshold,
+    compute_metrics,
+    is_better,
+    metric_names,
+)
 from harness.core.model import (
     FitContext,
     FittedModel,
@@ -121,10 +129,16 @@ def set_seed(seed: int, threads: int) -> torch.Generator:
 
 
 def _evaluate(
-    model: SequenceModel, view: SplitView, cfg: TrainConfig
+    model: SequenceModel, view: SplitView, cfg: TrainConfig, loop: _Loop | None = None
 ) -> tuple[dict[str, float], np.ndarray]:
-    """Loss and task metrics on ``view``, and the scores behind them ((n,) or (n, C))."""
+    """Loss and task metrics on ``view``, and the scores behind them ((n,) or (n, C)).
+
+    With ``loop`` (during training), non-finite scores raise :class:`Diverged` (``val_output``)
+    before the loss and metrics would fail on them.
+    """
     scores = predict(model, view.tokens, max(cfg.batch_size, 256), resolve_device(cfg.device))
+    if loop is not None and not np.isfinite(scores).all():
+        raise loop.diverged("val_output", float(scores[~np.isfinite(scores)].flat[0]))
     task = model.info.task
     targets = torch.as_tensor(view.labels)
     if task == "binary":
@@ -220,6 +234,77 @@ class _Loop:
     aug_gen: torch.Generator  # augmentation draws: separate, so turning it on leaves order alone
     device: str
     trainable: list[nn.Parameter]
+    lr: float  # the configured rate, named when training diverges
+    epoch: int = 0  # 1-based epoch being trained
+    step: int = 0  # 1-based optimizer step within it; after the epoch, its last step
+
+    def diverged(self, what: str, value: float, term: str | None = None) -> Diverged:
+        """The :class:`Diverged` of ``what`` (output, loss, ...) at the current epoch and step."""
+        detail = f"train.lr={self.lr}" + (f", term: {term}" if term else "")
+        return Diverged(
+            f"diverged: {what} {value} at epoch {self.epoch} step {self.step} ({detail})"
+        )
+
+
+def _first_non_finite(tensor: torch.Tensor) -> float:
+    """A non-finite element of ``tensor`` (call only when there is one): nan, inf or -inf."""
+    values = tensor.detach()
+    return values[~torch.isfinite(values)].flatten()[0].item()
+
+
+def _loss_values(losses: dict[str, torch.Tensor], loop: _Loop) -> dict[str, float]:
+    """Each loss term as a float; a non-finite one raises :class:`Diverged` naming it."""
+    values = {name: value.item() for name, value in losses.items()}
+    for name, value in values.items():
+        if not math.isfinite(value):
+            raise loop.diverged("loss", value, None if name == "loss" else name)
+    return values
+
+
+def _train_step(
+    model: SequenceModel, loop: _Loop, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig
+) -> dict[str, float]:
+    """One optimizer step on the batch ``(x, y)``; returns the value of each loss term.
+
+    Raises
+    ------
+    Diverged
+        The outputs, a loss term or (with ``grad_clip``) the gradient norm is non-finite. Without
+        clipping the gradient norm is not computed; non-finite weights it leaves behind are caught
+        by the next step's outputs or at the epoch's end.
+    """
+    with autocast(loop.device):
+        outputs = model(x)
+        # before the loss: a loss may reject non-finite input with an unrelated torch error
+        if not torch.isfinite(outputs).all():
+            raise loop.diverged("output", _first_non_finite(outputs))
+        losses = {"loss": task_loss(model.info.task, outputs.float(), y)}
+        extras = model.extra_loss(x, outputs, y)
+    total = losses["loss"] + sum(extras.values(), torch.zeros((), device=loop.device))
+    losses.update(extras)
+    values = _loss_values(losses, loop)
+    loop.optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    if cfg.grad_clip:
+        # trainable parameters only: a frozen teacher's parameters are not being optimised
+        norm = nn.utils.clip_grad_norm_(loop.trainable, cfg.grad_clip)
+        if not torch.isfinite(norm):
+            raise loop.diverged("grad_norm", norm.item())
+    loop.optimizer.step()
+    if loop.scheduler is not None:
+        loop.scheduler.step()
+    return values
+
+
+def _check_weights(loop: _Loop) -> None:
+    """Raise :class:`Diverged` if a trainable weight is non-finite (once per epoch: the last
+    step's update is otherwise only seen by the next epoch, after validation ran on it)."""
+    if not loop.trainable:
+        return
+    if torch.stack([torch.isfinite(p).all() for p in loop.trainable]).all():
+        return
+    bad = next(p for p in loop.trainable if not torch.isfinite(p).all())
+    raise loop.diverged("weights", _first_non_finite(bad))
 
 
 def _train_epoch(
@@ -232,33 +317,22 @@ def _train_epoch(
     """One pass over the shuffled training set; returns ``train_<loss>`` averaged per example.
 
     ``loop.gen`` draws exactly one permutation per call, so seeded runs see the same batches.
+    ``loop.step`` counts the steps of ``loop.epoch``, for :class:`Diverged` messages.
     """
-    task = model.info.task
     model.train()
     sums: dict[str, float] = {}
     n_seen = 0
+    loop.step = 0
     for idx in torch.randperm(len(tokens), generator=loop.gen).split(cfg.batch_size):
+        loop.step += 1
         x, y = tokens[idx], targets[idx]
         if cfg.reverse_complement:
             x = reverse_complement_batch(x, torch.rand(len(x), generator=loop.aug_gen) < 0.5)
-        x, y = x.to(loop.device), y.to(loop.device)
-        with autocast(loop.device):
-            outputs = model(x)
-            losses = {"loss": task_loss(task, outputs.float(), y)}
-            extras = model.extra_loss(x, outputs, y)
-        total = losses["loss"] + sum(extras.values(), torch.zeros((), device=loop.device))
-        losses.update(extras)
-        loop.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        if cfg.grad_clip:
-            # trainable parameters only: a frozen teacher's parameters are not being optimised
-            nn.utils.clip_grad_norm_(loop.trainable, cfg.grad_clip)
-        loop.optimizer.step()
-        if loop.scheduler is not None:
-            loop.scheduler.step()
-        for name, value in losses.items():
-            sums[name] = sums.get(name, 0.0) + value.item() * len(idx)
+        values = _train_step(model, loop, x.to(loop.device), y.to(loop.device), cfg)
+        for name, value in values.items():
+            sums[name] = sums.get(name, 0.0) + value * len(idx)
         n_seen += len(idx)
+    _check_weights(loop)
     return {f"train_{k}": v / n_seen for k, v in sums.items()}
 
 
@@ -269,6 +343,19 @@ def _epoch_extras(model: SequenceModel, val: SplitView, loop: _Loop) -> dict[str
     if loop.scheduler is not None:
         extras["lr"] = loop.optimizer.param_groups[0]["lr"]
     return extras
+
+
+def check_monitor(cfg: TrainConfig, task: str, model_class: type) -> None:
+    """Refuse a ``train.monitor`` the task's validation metrics lack, before training. A model
+    with its own ``epoch_metrics`` may monitor one of those: that is checked after epoch 1."""
+    if getattr(model_class, "epoch_metrics", None) not in (None, SequenceModel.epoch_metrics):
+        return
+    valid = sorted({"loss", *metric_names(task)})
+    if cfg.monitor not in valid:
+        raise UserError(
+            f"train.monitor: {cfg.monitor!r} is not a {task} validation metric "
+            f"(valid: {', '.join(valid)})"
+        )
 
 
 def _monitored(metrics: dict[str, float], cfg: TrainConfig, task: str) -> float:
@@ -302,6 +389,14 @@ def fit(
     progress : a ``rich.progress.Progress`` to advance, or None.
     memo : models trained earlier in the same unit; this model is added to it, and a sub-model
         that ``prepare`` trains is taken from it when identical (see :class:`TrainedMemo`).
+
+    Raises
+    ------
+    Diverged
+        A training output, loss term, clipped gradient norm, weight or validation score went
+        non-finite; the message names it, the 1-based epoch and step, and ``train.lr``.
+    UserError
+        ``cfg.monitor`` is not a validation metric of the task.
     """
     start = time.perf_counter()
     if isinstance(model, FittedModel):
@@ -319,7 +414,7 @@ def fit(
     aug_gen = torch.Generator().manual_seed(seed + 1)
     scheduler = _make_scheduler(optimizer, cfg, len(train))
     trainable = [p for p in model.parameters() if p.requires_grad]
-    loop = _Loop(optimizer, scheduler, gen, aug_gen, device, trainable)
+    loop = _Loop(optimizer, scheduler, gen, aug_gen, device, trainable, cfg.lr)
     tokens = torch.as_tensor(train.tokens, dtype=torch.long)
     targets = torch.as_tensor(train.labels)
     best_state = copy.deepcopy(model.state_dict())
@@ -329,10 +424,11 @@ def fit(
     task_id = progress.add_task("epochs", total=cfg.epochs) if progress else None
     for epoch in range(1, cfg.epochs + 1):
         schedule = model.on_epoch_start(epoch, cfg.epochs)
+        loop.epoch = epoch
         metrics = _train_epoch(model, loop, tokens, targets, cfg)
         metrics.update(_epoch_extras(model, val, loop))
         metrics.update(schedule)
-        val_metrics, scores = _evaluate(model, val, cfg)
+        val_metrics, scores = _evaluate(model, val, cfg, loop)
         metrics.update({f"val_{k}": v for k, v in val_metrics.items()})
         for name, value in metrics.items():
             result.curves.setdefault(name, []).append(value)

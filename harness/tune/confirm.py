@@ -22,7 +22,8 @@ from harness.config.study import ModelSpec, StudyConfig, TrackingConfig
 from harness.config.tune import TunePlan
 from harness.core.metrics import PRIMARY
 from harness.core.results import RunResult
-from harness.run.runner import StudyOutcome, run_study
+from harness.run.finish import StudyOutcome
+from harness.run.runner import run_study
 from harness.run.tracking import Tracker
 from harness.tune.progress import console
 

@@ -5,12 +5,14 @@ space. Every trial trains on the train split and is scored on the validation spl
 is never read during the search); after the search the best configuration and the model's defaults
 are each trained over the study's seeds and evaluated once on test (the *confirm* step).
 
-The package, from the top: :func:`run_tune` (this module) opens the storage
-(:mod:`~harness.tune.storage`) and the MLflow parent run (:mod:`~harness.tune.parent`), runs
-workers (:mod:`~harness.tune.worker`, spawned ones through :mod:`~harness.tune.parallel`) whose
-trials train through :mod:`~harness.tune.objective` and keep heartbeats
-(:mod:`~harness.tune.heartbeat`), shows :mod:`~harness.tune.progress`, logs the search with its
-:mod:`~harness.tune.plots` and runs :mod:`~harness.tune.confirm`. See docs/tuning.md.
+The package, from the top: :func:`run_tune` (this module) opens the storage and study
+(:mod:`~harness.tune.storage`, its sampler seeded per trial by :mod:`~harness.tune.sampler`) and
+the MLflow parent run (:mod:`~harness.tune.parent`), runs workers (:mod:`~harness.tune.worker`,
+spawned ones through :mod:`~harness.tune.parallel`) whose trials train through
+:mod:`~harness.tune.objective` and keep heartbeats (:mod:`~harness.tune.heartbeat`; a dead
+worker of this machine is recognised by its process, :mod:`~harness.tune.liveness`), shows
+:mod:`~harness.tune.progress`, logs the search with its :mod:`~harness.tune.plots` and runs
+:mod:`~harness.tune.confirm`. See docs/tuning.md.
 """
 
 from __future__ import annotations

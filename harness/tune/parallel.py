@@ -43,7 +43,7 @@ def worker_main(job: WorkerJob, results: Any) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         plan = validate_tune(StudyConfig.model_validate(job.study))
-        w = prepare_worker(plan, job.tracking_uri, job.parent_run_id, job.worker)
+        w = prepare_worker(plan, job.tracking_uri, job.parent_run_id)
         results.put((job.worker, "ok", str(search(w, job.n_trials, job.deadline))))
     except UserError as err:
         results.put((job.worker, "user_error", str(err)))

@@ -1,5 +1,5 @@
 """Where the Optuna study lives: the storage, the claim lock beside it, and the study itself
-with its sampler and pruner.
+with its sampler (:mod:`~harness.tune.sampler`) and pruner.
 
 The default storage is a journal file under ``out_dir`` (safe for several processes on one
 machine); an RDB URL serves workers on several machines. Running the same command again loads
@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 
 from harness.config.load import model_train_config
 from harness.config.tune import TunePlan
 from harness.core.errors import UserError
 from harness.tune.reasons import first_line
+from harness.tune.sampler import make_sampler
 
 
 def is_rdb(url: str) -> bool:
@@ -95,22 +95,6 @@ def claim_lock(path: Path) -> Iterator[None]:
         lock.release()
 
 
-def make_sampler(plan: TunePlan, worker: int, n_existing: int) -> optuna.samplers.BaseSampler:
-    """A seeded sampler that differs per worker and per resume.
-
-    Same-seeded samplers in parallel workers (or a resumed run) would repeat the same random
-    start-up points, so the seed mixes in the worker index and the trials already stored.
-    """
-    entropy = np.random.SeedSequence([plan.tune.sampler_seed, worker, n_existing])
-    seed = int(entropy.generate_state(1)[0])
-    if plan.tune.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        # constant_liar: running trials count as bad guesses, so parallel workers spread out
-        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
-
-
 def make_pruner(plan: TunePlan) -> optuna.pruners.BasePruner:
     """Median or Hyperband over epochs (the step reported is the 1-based epoch)."""
     cfg = plan.tune.pruner
@@ -129,19 +113,9 @@ def make_pruner(plan: TunePlan) -> optuna.pruners.BasePruner:
     )
 
 
-def _n_stored(plan: TunePlan, storage: optuna.storages.BaseStorage) -> int:
-    """How many trials the study already holds (0 before its first run)."""
-    try:
-        study = optuna.load_study(study_name=plan.study.name, storage=storage)
-    except KeyError:
-        return 0
-    return len(study.get_trials(deepcopy=False))
-
-
-def open_study(
-    plan: TunePlan, storage: optuna.storages.BaseStorage, worker: int = 0
-) -> optuna.Study:
-    """Create or load the Optuna study named after the harness study.
+def open_study(plan: TunePlan, storage: optuna.storages.BaseStorage) -> optuna.Study:
+    """Create or load the Optuna study named after the harness study, with a sampler seeded
+    per trial (:mod:`~harness.tune.sampler`) and the plan's pruner.
 
     Raises
     ------
@@ -152,7 +126,7 @@ def open_study(
         study_name=plan.study.name,
         storage=storage,
         direction=plan.direction,
-        sampler=make_sampler(plan, worker, _n_stored(plan, storage)),
+        sampler=make_sampler(plan),
         pruner=make_pruner(plan),
         load_if_exists=True,
     )

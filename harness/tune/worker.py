@@ -8,9 +8,6 @@ own :class:`Worker`; they coordinate only through the storage and the claim lock
 from __future__ import annotations
 
 import contextlib
-import copy
-import multiprocessing as mp
-import socket
 import time
 import traceback
 from collections.abc import Callable
@@ -23,22 +20,26 @@ from optuna.trial import TrialState
 from harness.config.tune import TunePlan
 from harness.core.dataset import SequenceDataset
 from harness.core.errors import UserError
+from harness.core.liveness import WorkerId, this_worker
 from harness.run.tracking import Tracker
 from harness.train.unit import load_dataset
 from harness.tune.heartbeat import (
+    ERROR_ATTR,
     HEARTBEAT_ATTR,
+    RUN_ATTR,
     Heartbeat,
     RetryCallback,
     counted_trials,
     fail_stale_trials,
     retry_callback,
+    retry_snapshot,
 )
 from harness.tune.objective import train_trial
 from harness.tune.progress import console
 from harness.tune.reasons import first_line
+from harness.tune.sampler import SEED_ATTR, trial_seed
 from harness.tune.storage import claim_lock, lock_path, open_storage, open_study
 
-RUN_ATTR = "mlflow_run_id"
 MLFLOW_STATUS = {
     TrialState.COMPLETE: "FINISHED",
     TrialState.PRUNED: "KILLED",
@@ -68,15 +69,17 @@ class Worker:
     dataset: SequenceDataset
     lock: Path
     retry: RetryCallback = field(init=False)
+    process: WorkerId = field(init=False)
 
     def __post_init__(self) -> None:
         self.retry = retry_callback(self.plan.tune.max_retry)
+        self.process = this_worker()
 
 
-def prepare_worker(plan: TunePlan, tracking_uri: str, parent_run_id: str, worker: int) -> Worker:
+def prepare_worker(plan: TunePlan, tracking_uri: str, parent_run_id: str) -> Worker:
     """Open storage, study, tracker and data in a worker process."""
     storage = open_storage(plan.storage)
-    study = open_study(plan, storage, worker)
+    study = open_study(plan, storage)
     tracker = Tracker(tracking_uri, plan.experiment)
     dataset = load_dataset(plan.dataset, plan.seed)
     return Worker(plan, storage, study, tracker, parent_run_id, dataset, lock_path(plan))
@@ -90,7 +93,7 @@ def finish_trial_run(
         return
     tags = {"state": state.name}
     if reason:
-        tags["error" if state == TrialState.FAIL else "pruned"] = reason[:5000]
+        tags[ERROR_ATTR if state == TrialState.FAIL else "pruned"] = reason[:5000]
     tracker.set_tags(run_id, tags)
     tracker.client.set_terminated(run_id, MLFLOW_STATUS[state])
 
@@ -104,11 +107,23 @@ def retire_stale_trials(w: Worker) -> None:
         console.print(f"[yellow]trial {trial.number}[/yellow]: {reason}")
 
 
+def attempt_attrs(w: Worker, number: int) -> dict[str, object]:
+    """What a claimed trial records about its attempt: heartbeat, worker process, sampler seed."""
+    return {
+        HEARTBEAT_ATTR: time.time(),
+        **w.process.attrs(),
+        SEED_ATTR: trial_seed(w.plan.tune.sampler_seed, number),
+    }
+
+
 def claim_trial(w: Worker, n_trials: int | None, deadline: float | None) -> optuna.Trial | None:
     """The next trial to run, or None when the budget or the time is spent.
 
     Counting and asking happen under one lock so that parallel workers never overshoot
     ``n_trials``; a re-queued (WAITING) trial is always run, it already holds its budget slot.
+    The trial records its worker before the lock is released, so that any other worker of this
+    machine that finds it RUNNING can tell whether its process is alive (a trial without that
+    record is judged by its heartbeat only).
     """
     with claim_lock(w.lock):
         retire_stale_trials(w)
@@ -119,8 +134,8 @@ def claim_trial(w: Worker, n_trials: int | None, deadline: float | None) -> optu
         if not waiting and n_trials is not None and counted_trials(trials) >= n_trials:
             return None
         trial = w.study.ask()
-        trial.set_user_attr(HEARTBEAT_ATTR, time.time())
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{mp.current_process().pid}")
+        for key, value in attempt_attrs(w, trial.number).items():
+            trial.set_user_attr(key, value)
         return trial
 
 
@@ -157,11 +172,11 @@ def conclude(w: Worker, trial: optuna.Trial, out: TrialOutcome, requeue: bool = 
     """Tell Optuna and close the MLflow run; ``requeue`` retries the trial (interrupted)."""
     run_id = trial.user_attrs.get(RUN_ATTR)
     snapshot = None
-    if requeue:  # taken before `error` is set, which the retry must not inherit
+    if requeue:
         trials = w.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        snapshot = copy.deepcopy(next(t for t in trials if t.number == trial.number))
+        snapshot = retry_snapshot(next(t for t in trials if t.number == trial.number))
     if out.reason and out.state == TrialState.FAIL:
-        trial.set_user_attr("error", out.reason)
+        trial.set_user_attr(ERROR_ATTR, out.reason)
     try:
         if out.state == TrialState.COMPLETE:
             w.study.tell(trial, out.value)

@@ -72,7 +72,7 @@ def test_labels_from_headers(fx, load_adapter):
 
 
 def test_header_without_label_names_record(fx, load_adapter):
-    with pytest.raises(UserError, match=r"labelled\.fa record 1 \(r0\).*label_pattern"):
+    with pytest.raises(UserError, match=r"labelled\.fa line 1 \(record 1, r0\).*label_pattern"):
         load_adapter("fasta", path=str(fx / "labelled.fa"), label_pattern=r"kind=(\w+)")
 
 
@@ -121,7 +121,8 @@ def test_deepromoter_negative_keeps_8_of_20_pieces(mode):
 
 def test_bad_character_names_file_and_record(fx, load_adapter):
     kw = {"positives": str(fx / "bad_char.fa"), "negatives": str(fx / "nonpromoters.fa.gz")}
-    with pytest.raises(UserError, match=r"bad_char\.fa record 3 \(s2\): invalid character 'X'"):
+    match = r"bad_char\.fa line 8 \(record 3, s2\): invalid character 'X' at column 6"
+    with pytest.raises(UserError, match=match):
         load_adapter("fasta", **kw)
 
 
@@ -132,7 +133,8 @@ def test_empty_file(fx, load_adapter):
 
 def test_empty_record(fx, load_adapter):
     kw = {"positives": str(fx / "empty_record.fa"), "generate_negatives": "dinucleotide_shuffle"}
-    with pytest.raises(UserError, match=r"empty_record\.fa record 2 \(hollow\): empty sequence"):
+    match = r"empty_record\.fa line 3 \(record 2, hollow\): empty sequence"
+    with pytest.raises(UserError, match=match):
         load_adapter("fasta", **kw)
 
 
@@ -145,7 +147,7 @@ def test_ragged_lengths_need_a_policy(fx, load_adapter):
     kw = {"positives": str(fx / "ragged.fa"), "negatives": str(fx / "labelled.fa")}
     with pytest.raises(
         UserError,
-        match=r"ragged\.fa record 2 \(b\): length 36 differs from 40.*"
+        match=r"ragged\.fa line 4 \(record 2, b\): length 36 differs from 40.*"
         r"lengths seen",
     ):
         load_adapter("fasta", **kw)

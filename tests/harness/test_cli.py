@@ -95,22 +95,15 @@ def test_run_logs_parent_children_params_metrics_artifacts(store, tmp_path, caps
     assert list(other.example_id) == list(preds.example_id)
 
 
-def test_failing_run_is_marked_failed_and_earlier_runs_are_kept(store, tmp_path, capsys):
+def test_a_monitor_the_task_lacks_is_refused_before_any_run_exists(store, tmp_path, capsys):
     study = tmp_path / "tiny.yaml"
     study.write_text(TINY.format(monitor="auroc", report="false"))  # auroc: not a regression metric
     assert main(["run", str(study), "--tracking-uri", store, "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "train.monitor: 'auroc' is not a regression validation metric" in err
     assert "Traceback" not in err
-    client = MlflowClient(store)
-    exp = client.get_experiment_by_name("tiny")
-    parent = client.search_runs([exp.experiment_id], filter_string="tags.kind = 'study'")[0]
-    assert parent.info.status == "FAILED"
-    kids = children(client, parent.info.run_id)
-    done = kids["synthetic_motifs/constant/seed0"]
-    assert done.info.status == "FINISHED" and "test_pearson" in done.data.metrics
-    failed = kids["synthetic_motifs/attention/seed0"]
-    assert failed.info.status == "FAILED" and "auroc" in failed.data.tags["error"]
+    # refused once the data said the task is regression, before the experiment was created
+    assert MlflowClient(store).get_experiment_by_name("tiny") is None
 
 
 def test_validate_and_list(tmp_path, capsys):

@@ -71,7 +71,7 @@ def test_rebuilt_report_equals_the_one_the_run_wrote(tracked, tmp_path, capsys):
         assert (out / f"{key}.csv").read_bytes() == written[key].read_bytes()
 
 
-def test_a_run_without_analysis_artifacts_is_a_one_line_user_error(tracked, tmp_path, capsys):
+def test_a_child_run_or_a_run_without_analysis_is_a_one_line_user_error(tracked, tmp_path, capsys):
     store, ran = tracked
     client = MlflowClient(store)
     child = client.search_runs(
@@ -79,6 +79,10 @@ def test_a_run_without_analysis_artifacts_is_a_one_line_user_error(tracked, tmp_
     )[0]
     args = ["report", child.info.run_id, "--tracking-uri", store, "--out", str(tmp_path / "x")]
     assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a child run" in err[0] and ran.parent_run_id in err[0]
+    bare = client.create_run(ran.experiment_id).info.run_id
+    assert main(["report", bare, "--tracking-uri", store, "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no analysis/ artifacts" in err[0]
     assert main(["report", "0" * 32, "--tracking-uri", store]) == 2

@@ -14,6 +14,7 @@ from harness.analysis.analyze import analyze
 from harness.analysis.bundle import Analysis
 from harness.report.blocks import fmt
 from harness.report.claims_section import claims_shown
+from harness.report.page import md_escape
 from harness.report.render import SECTIONS, build_sections, write_report
 from tests.harness.fakes import fake_analysis, fake_study
 
@@ -92,7 +93,7 @@ def test_verdict_cells_are_styled_in_html(written):
 def test_claims_table_is_rendered_with_the_columns_it_has(written):
     claims = claims_shown(fake_analysis().claims)
     md = written["markdown"].read_text()
-    header = "| " + " | ".join(str(c) for c in claims.columns) + " |"
+    header = "| " + " | ".join(md_escape(str(c)) for c in claims.columns) + " |"
     assert header in md
 
 

@@ -11,7 +11,8 @@ from mlflow.tracking import MlflowClient
 
 from harness.config.load import load_study
 from harness.run import runner
-from harness.run.runner import RunFailure, StudyOutcome, run_study
+from harness.run.finish import RunFailure, StudyOutcome
+from harness.run.runner import run_study
 
 STUDY = """
 name: recorded
@@ -93,3 +94,20 @@ def test_best_val_best_epoch_and_threshold_are_run_metrics(ran):
 def test_outcome_failures_are_lines():
     outcome = StudyOutcome("p", "uri", "e", failed_runs=[RunFailure("d", "m", 2, "Boom: x")])
     assert outcome.failures == ["d/m/seed2: Boom: x"]
+
+
+def test_a_diverging_run_is_failed_with_the_divergence_and_the_study_goes_on(store, tmp_path):
+    _table(tmp_path / "one.csv")
+    text = STUDY.format(path=tmp_path / "one.csv").replace(
+        "  - name: attention\n", "  - name: attention\n    train: {lr: 1.0e+6, grad_clip: null}\n"
+    )
+    (tmp_path / "s.yaml").write_text(text)
+    study = load_study(tmp_path / "s.yaml")
+    study = study.model_copy(update={"tracking": study.tracking.model_copy(update={"uri": store})})
+    outcome = run_study(study, show_progress=False)
+    (failure,) = outcome.failed_runs
+    assert failure.model == "attention"
+    assert failure.reason.startswith("diverged: ") and "train.lr=1000000.0" in failure.reason
+    assert [r.model for r in outcome.results] == ["kmer_logreg"]
+    run = MlflowClient(store).search_runs([outcome.experiment_id], "tags.model = 'attention'")[0]
+    assert run.info.status == "FAILED" and run.data.tags["error"] == failure.reason

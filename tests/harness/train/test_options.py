@@ -76,5 +76,10 @@ def test_device_resolution():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto") == expected
     if not torch.cuda.is_available():
-        with pytest.raises(UserError, match="no CUDA device"):
+        with pytest.raises(UserError, match="not on this machine"):
             resolve_device("cuda:0")
+
+
+def test_unknown_device_names_the_devices_this_machine_has():
+    with pytest.raises(UserError, match=r"unknown device 'tpu9' \(valid: auto, cpu"):
+        resolve_device("tpu9")

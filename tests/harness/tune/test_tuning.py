@@ -213,9 +213,9 @@ def test_concurrent_workers_never_overshoot_n_trials(store, fake_fit, monkeypatc
     first = open_study(plan, open_storage(plan.storage))
     parent = parent_run(plan, first, tracker)
     workers = []
-    for i in range(2):
+    for _ in range(2):
         storage = open_storage(plan.storage)
-        study = open_study(plan, storage, worker=i)
+        study = open_study(plan, storage)
         workers.append(Worker(plan, storage, study, tracker, parent, dataset, lock_path(plan)))
     with ThreadPoolExecutor(2) as pool:
         ran = list(pool.map(lambda w: search(w, plan.tune.n_trials, None), workers))

@@ -1,0 +1,99 @@
+"""``harness bench`` refuses bad arguments before any work: one line naming the flag and the
+valid range, exit 2, nothing written, no model built or timed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from harness.bench import speed
+from tests.refusals import assert_refused
+
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+NO_MPS = pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS")
+HUGE = str(10**15)  # tokens per sequence no machine holds at any batch size
+
+
+@pytest.fixture(autouse=True)
+def _no_benchmarking(monkeypatch):
+    """A refused command must not reach the timing loop."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("bench_model ran for a refused command")
+
+    monkeypatch.setattr(speed, "bench_model", refuse)
+
+
+REFUSED = [
+    pytest.param(["--lengths", "0"], r"--lengths: 0 .*valid: 1 to \d+", id="length-zero"),
+    pytest.param(["--lengths", "-5"], r"--lengths: -5 .*valid: 1 to \d+", id="length-negative"),
+    pytest.param(["--lengths", "64", "0"], r"--lengths: 0 ", id="one-bad-length-of-two"),
+    pytest.param(
+        ["--lengths", HUGE], r"--lengths: \d+ does not fit cpu .*valid: 1 to \d+", id="too-long"
+    ),
+    pytest.param(
+        ["--lengths", "64", "--batch-size", HUGE],
+        r"--batch-size: \d+ does not fit cpu even at length 1.*valid: 1 to \d+",
+        id="batch-beyond-memory",
+    ),
+    pytest.param(["--batch-size", "0"], r"--batch-size: 0 .*valid: 1 or more", id="batch-zero"),
+    pytest.param(["--batch-size", "-2"], r"--batch-size: -2 .*valid: 1", id="batch-negative"),
+    pytest.param(["--repeats", "0"], r"--repeats: 0 .*valid: 1 or more", id="repeats-zero"),
+    pytest.param(["--repeats", "-3"], r"--repeats: -3 .*valid: 1", id="repeats-negative"),
+    pytest.param(["--threads", "0"], r"--threads: 0 .*valid: 1 or more", id="threads-zero"),
+    pytest.param(["--threads", "-1"], r"--threads: -1 .*valid: 1", id="threads-negative"),
+    pytest.param(["--device", "tpu9"], r"--device: unknown device 'tpu9' \(valid: .*cpu", id="tpu"),
+    pytest.param(["--device", ""], r"--device: unknown device ''", id="device-empty"),
+    pytest.param(["--device", "cuda:x"], r"--device: unknown device 'cuda:x'", id="cuda-no-index"),
+    pytest.param(
+        ["--device", "cuda:99"], r"--device: 'cuda:99' is not on this machine", id="cuda-99"
+    ),
+    pytest.param(
+        ["--device", "cuda"],
+        r"--device: 'cuda' is not on this machine \(it has: cpu",
+        id="cuda-missing",
+        marks=NO_CUDA,
+    ),
+    pytest.param(
+        ["--device", "mps"], r"--device: 'mps' is not on this machine", id="mps", marks=NO_MPS
+    ),
+]
+
+
+@pytest.mark.parametrize(("flags", "match"), REFUSED)
+def test_bad_flags_are_refused_before_any_work(flags, match, capsys, tmp_path):
+    out = tmp_path / "bench.csv"
+    assert_refused(["bench", "attention", *flags, "--out", str(out)], capsys, tmp_path, match)
+
+
+@pytest.mark.parametrize(
+    ("models", "match"),
+    [
+        pytest.param(
+            ["atention"], r"unknown model 'atention'; did you mean 'attention'", id="typo"
+        ),
+        pytest.param(
+            ["attention", "nope"], r"unknown model 'nope' \(valid: .*attention", id="second-unknown"
+        ),
+        pytest.param(["kmer_logreg"], r"'kmer_logreg' is not a torch model", id="closed-form"),
+        pytest.param(
+            ["attention", "kmer_logreg"], r"not a torch model", id="closed-form-after-a-good-one"
+        ),
+    ],
+)
+def test_bad_models_are_refused_before_any_work(models, match, capsys, tmp_path):
+    assert_refused(["bench", *models, "--lengths", "32"], capsys, tmp_path, match)
+
+
+def test_the_first_bad_flag_is_named_even_after_good_models(capsys, tmp_path):
+    line = assert_refused(
+        ["bench", "attention", "sparse_attention", "--repeats", "0", "--threads", "0"],
+        capsys,
+        tmp_path,
+    )
+    assert "--repeats" in line
+
+
+def test_good_arguments_pass_the_check():
+    device = speed.check_arguments(["attention"], [32, 64], 4, 1, "auto", 1)
+    assert device in {"cpu", "cuda"}
