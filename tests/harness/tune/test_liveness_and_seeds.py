@@ -89,7 +89,12 @@ def test_only_a_worker_of_this_machine_can_be_declared_dead_at_once():
     assert dead_worker({**gone, "worker_scope": "other-boot/pid:[1]"}, here) is None
     assert dead_worker(here.attrs(), here) is None
     assert dead_worker({}, here) is None
-    assert worker_of({"worker_host": "h", "worker_pid": "12"}) is None
+    assert worker_of({"worker_host": "h", "worker_pid": "12x"}) is None
+    assert worker_of({"worker_host": "h", "worker_pid": True}) is None
+    # MLflow tags are text: a run's recorded worker reads the same as a trial's
+    assert worker_of({"worker_host": "h", "worker_pid": "12"}) == worker_of(
+        {"worker_host": "h", "worker_pid": 12}
+    )
 
 
 def test_stale_reason_skips_the_grace_period_for_a_dead_local_worker_only():
