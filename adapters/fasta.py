@@ -78,9 +78,14 @@ class FastaParams(CommonParams):
         description="deepromoter: permute the 12 chosen pieces (GENA-LM/GUE) or replace them "
         "with uniform random bases (DeePromoter code)",
     )
-    test_seed: int = Field(0, description="seed of the random test split, fixed across run seeds")
+    test_seed: int = Field(
+        0, ge=0, le=2**32 - 1, description="seed of the random test split, fixed across run seeds"
+    )
     negatives_seed: int = Field(
-        0, description="seed of generated negatives (fixed data across run seeds)"
+        0,
+        ge=0,
+        le=2**32 - 1,
+        description="seed of generated negatives (fixed data across run seeds)",
     )
     tss_index: int | None = Field(
         None, ge=0, description="0-based TSS position of every record; overrides parsed headers"

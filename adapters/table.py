@@ -124,6 +124,8 @@ class TableParams(CommonParams):
     )
     split_seed: int = Field(
         0,
+        ge=0,
+        le=2**32 - 1,
         description="seed of the test rows drawn by test_fraction; fixed across run seeds so "
         "every seed is scored on the same test rows",
     )

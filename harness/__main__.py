@@ -9,6 +9,7 @@ Exit codes: 0 success, 2 bad input (one line, no traceback), 1 internal error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import signal
@@ -71,8 +72,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     study = load_study(args.study)
     if args.tracking_uri:
+        uri = check_tracking_uri(args.tracking_uri, "--tracking-uri")
         study = study.model_copy(
-            update={"tracking": study.tracking.model_copy(update={"uri": args.tracking_uri})}
+            update={"tracking": study.tracking.model_copy(update={"uri": uri})}
         )
     study = apply_overrides(
         study,
@@ -187,17 +189,20 @@ def serve(command: list[str]) -> int:
 
 
 def _stop_group(server: subprocess.Popen) -> None:
-    """SIGTERM the server's process group, SIGKILL what is left after 10 s."""
-    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(server.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            server.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    """SIGTERM the server's process group, then SIGKILL whatever is left after 10 s (workers
+    that outlive their leader included); a second Ctrl-C meanwhile cannot cut this short."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    _signal_group(server.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        server.wait(timeout=10)
+    _signal_group(server.pid, signal.SIGKILL)
+    server.wait()
+
+
+def _signal_group(group: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, sig)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -216,8 +221,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not RUN_ID.match(args.run_id):
         raise UserError(f"run_id: {args.run_id!r} is not an MLflow run id (32 hex characters)")
     uri = resolve_uri(args.tracking_uri, create=False)
-    client = MlflowClient(tracking_uri=uri)
     try:
+        client = MlflowClient(tracking_uri=uri)
         run = client.get_run(args.run_id)
     except Exception:  # any store error means the same to the user: no such run there
         raise UserError(f"no MLflow run {args.run_id!r} in {uri}") from None
@@ -249,6 +254,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench.speed import bench  # noqa: PLC0415 (heavy, see docstring)
 
+    if args.out and Path(args.out).is_dir():
+        raise UserError(f"--out: {args.out} is a folder; give the path of a CSV file")
     frame = bench(
         args.models, args.lengths, args.batch_size, args.repeats, args.device, args.threads
     )
@@ -339,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         return args.func(args)
     except UserError as err:
-        err_console.print(f"error: {err}", highlight=False)
+        err_console.print(f"error: {err}", highlight=False, markup=False)
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from harness.core.dataset import DatasetInfo
-from harness.core.devices import resolve_device
+from harness.core.devices import MAX_THREADS, resolve_device
 from harness.core.errors import UserError
 from harness.core.model import FittedModel
 from harness.core.registry import get_model
@@ -186,6 +186,8 @@ def check_arguments(
     _at_least_one("--batch-size", batch_size)
     _at_least_one("--repeats", repeats)
     _at_least_one("--threads", threads)
+    if threads > MAX_THREADS:
+        raise UserError(f"--threads: {threads} is too many (valid: 1 to {MAX_THREADS})")
     _check_models(models)
     resolved = resolve_device(device, where="--device")
     _check_lengths(lengths, batch_size, resolved)

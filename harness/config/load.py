@@ -28,6 +28,7 @@ class UniqueKeyLoader(yaml.SafeLoader):
     last one silently, and a study's second ``train:`` would quietly replace the first."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        self.flatten_mapping(node)  # YAML merge keys (`<<: *base`) first, as SafeLoader does
         seen: set = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
@@ -53,6 +54,8 @@ def read_yaml(text: str, where: Path) -> Any:
         at = f"{where}:{mark.line + 1}" if mark else str(where)
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise UserError(f"{at}: malformed YAML: {problem}") from None
+    except RecursionError:
+        raise UserError(f"{where}: malformed YAML: nested too deeply") from None
 
 
 def _loc(loc: tuple) -> str:
@@ -213,26 +216,27 @@ def check_memory(params: Params, where: str) -> None:
         )
 
 
-def read_study_text(path: Path) -> str:
-    """The study file's text, or a one-line :class:`UserError` (missing, a folder, binary)."""
+def read_yaml_text(path: Path, what: str = "study") -> str:
+    """A YAML file's text, or a one-line :class:`UserError` (missing, a folder, binary, NUL)."""
     if not path.is_file():
-        raise UserError(f"{path}: no such study file")
+        raise UserError(f"{path}: no such {what} file")
     try:
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise UserError(
-            f"{path}: not a text YAML file (byte {err.start} is not UTF-8); give the study YAML"
+            f"{path}: not a text YAML file (byte {err.start} is not UTF-8); give the {what} YAML"
         ) from None
     except OSError as err:
-        raise UserError(f"{path}: cannot read the study file: {err.strerror}") from None
+        raise UserError(f"{path}: cannot read the {what} file: {err.strerror}") from None
+    if "\x00" in text:
+        raise UserError(f"{path}: not a text YAML file (it holds NUL bytes); give the {what} YAML")
+    return text
 
 
 def load_study(path: str | Path) -> StudyConfig:
     """Read and validate a study YAML file; every problem is a one-line :class:`UserError`."""
     path = Path(path)
-    text = read_study_text(path)
-    if "\x00" in text:
-        raise UserError(f"{path}: not a text YAML file (it holds NUL bytes); give the study YAML")
+    text = read_yaml_text(path)
     return parse_study(read_yaml(text, path), str(path), base=path.parent)
 
 
@@ -300,7 +304,7 @@ def load_claims(path: str | Path, base: str | Path | None = None) -> ClaimSet:
     """Read and validate a claims file; every problem is a one-line :class:`UserError` naming
     the file and the key (``<file>: claims[3] (id).runs[0].model: ...``)."""
     resolved = resolve_claims_path(path, base)
-    return parse_claims(read_yaml(resolved.read_text(), resolved), str(resolved))
+    return parse_claims(read_yaml(read_yaml_text(resolved, "claims"), resolved), str(resolved))
 
 
 def parse_claims(data: Any, source: str = "claims") -> ClaimSet:

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from harness.core.devices import resolve_device
+from harness.core.devices import MAX_THREADS, resolve_device
 from harness.core.errors import UserError
 from harness.core.registry import suggest
 
@@ -25,6 +25,9 @@ from harness.core.registry import suggest
 # digits and ``._-`` only, no leading dot (``..`` and hidden folders), at most 64 characters.
 SAFE_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$"
 SafeName = Annotated[str, StringConstraints(pattern=SAFE_NAME)]
+
+# Seeds feed numpy, torch and scikit-learn generators, which take 0 <= seed < 2**32.
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 
 # MLflow's stores by URI scheme (a bare path is a local file store)
 TRACKING_SCHEMES = ("file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
@@ -60,7 +63,7 @@ class TrainConfig(Strict):
         5, ge=0, description="epochs without improvement before stopping; 0 = off"
     )
     grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null = off")
-    threads: int = Field(2, ge=1, description="torch CPU threads")
+    threads: int = Field(2, ge=1, le=MAX_THREADS, description="torch CPU threads")
     monitor: str = Field(
         "loss", description="validation metric for early stopping and checkpoint selection"
     )
@@ -181,8 +184,8 @@ class TuneConfig(Strict):
     storage: str | None = Field(
         None, description="RDB URL or journal file; default <out_dir>/<study name>.journal"
     )
-    workers: int = Field(1, ge=1, description="processes searching in parallel")
-    seed: int | None = Field(None, description="training seed of every trial; default seeds[0]")
+    workers: int = Field(1, ge=1, le=MAX_THREADS, description="processes searching in parallel")
+    seed: Seed | None = Field(None, description="training seed of every trial; default seeds[0]")
     confirm: bool = Field(True, description="train best and default over seeds, test once")
     heartbeat_interval: int = Field(30, ge=1, description="seconds between trial heartbeats")
     grace_period: int = Field(120, ge=2, description="silent seconds before a trial is stale")
@@ -234,7 +237,7 @@ class StudyConfig(Strict):
         "(no leading dot, at most 64 characters)"
     )
     description: str = ""
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     reference: str | None = Field(
         None,
         description="model label others are compared against; default (resolved when the study "
@@ -261,7 +264,7 @@ class StudyConfig(Strict):
 
     @field_validator("seeds")
     @classmethod
-    def _unique_seeds(cls, seeds: list[int]) -> list[int]:
+    def _unique_seeds(cls, seeds: list[Seed]) -> list[Seed]:
         if len(set(seeds)) != len(seeds):
             raise ValueError("seeds must be distinct")
         return seeds

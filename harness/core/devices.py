@@ -13,6 +13,9 @@ import torch
 from harness.core.errors import UserError
 
 _DEVICE = re.compile(r"^(cpu|auto|mps|cuda(:\d+)?)$")
+# More torch threads (or worker processes) than this crash torch (a segfault at 100,000) long
+# before they could help.
+MAX_THREADS = 256
 
 
 def available_devices() -> list[str]:

@@ -123,17 +123,17 @@ def process_gone(worker: WorkerId) -> bool:
     child); or a different start time (the PID was reused by a newer process). When in doubt
     (a PID of another user, ``/proc`` unreadable) it counts as alive and the heartbeat decides.
     """
+    stat = proc_stat(worker.pid)  # world-readable: works for another user's PID too
+    if stat is not None:
+        state, start = stat
+        return state in DEAD_STATES or (worker.start is not None and start != worker.start)
     try:
         os.kill(worker.pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:
         return False
-    stat = proc_stat(worker.pid)
-    if stat is None:
-        return False
-    state, start = stat
-    return state in DEAD_STATES or (worker.start is not None and start != worker.start)
+    return False
 
 
 def dead_worker(user_attrs: dict[str, Any], here: WorkerId) -> WorkerId | None:

@@ -12,13 +12,16 @@ means another ``harness run`` of the study is under way: the new one starts its 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from dataclasses import dataclass, field
 from types import TracebackType
 
 from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
 
+from harness.core.errors import UserError
 from harness.core.liveness import owner_alive, owner_tags, worker_of
 from harness.core.results import RunResult
 from harness.run.tracking import Tracker, load_result, store_lock
@@ -83,6 +86,8 @@ def claim_unfinished(
             return None, f"unfinished run {run_id} closed as KILLED ({why}): new parent run"
         tracker.set_tags(run_id, owner_tags())
     tracker.client.update_run(run_id, status="RUNNING")
+    with contextlib.suppress(MlflowException):  # the reason it stopped no longer holds
+        tracker.client.delete_tag(run_id, "error")
     resumed = _contents(tracker, run_id)
     note = (
         f"resuming run {run_id}: {len(resumed.results) + len(resumed.failures)} finished "
@@ -103,7 +108,14 @@ def _contents(tracker: Tracker, parent: str) -> Resumed:
             out.results[key] = load_result(tracker.client, child.info.run_id)
         elif status == "FAILED":
             out.failures[key] = child.data.tags.get("error", "FAILED")
-        elif status == "RUNNING" and not owner_alive(child.data.tags, GRACE_SECONDS):
+        elif status == "RUNNING" and owner_alive(child.data.tags, GRACE_SECONDS):
+            worker = worker_of(child.data.tags)
+            raise UserError(
+                f"{key} of run {parent} is still being trained "
+                f"({worker.label() if worker else 'on another host'}); wait for it to stop, "
+                "or start anew with --fresh"
+            )
+        elif status == "RUNNING":
             tracker.finish(child.info.run_id, status="KILLED", error=_orphan_reason(child))
             out.killed.append(key)
     listed = tracker.client.list_artifacts(parent, "datasets")

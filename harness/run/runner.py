@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 import math
 import multiprocessing
+import os
 import pickle
 import resource
 import sys
+import threading
+import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 import yaml
 from pydantic import BaseModel
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -144,7 +148,7 @@ def train_one(
         curves=fitted.curves,
         compute=compute,
         extra=out["extra"],
-        params=params.model_dump(),
+        params=params.model_dump(mode="json"),  # as a resumed study reads it back
         run_id=run_id,
     )
     log_result(tracker, result)
@@ -256,7 +260,7 @@ def run_unit(
             tracker.finish(run_id, error=failure.reason)
             tracker.set_tags(run_id, {"traceback": traceback.format_exc()[-4000:]})
             out.failures.append(failure)
-            console.print(f"[red]FAILED[/red] {failure}")
+            console.print(f"[red]FAILED[/red] {escape(str(failure))}")
         else:
             tracker.finish(run_id)
             out.results.append(result)
@@ -264,6 +268,18 @@ def run_unit(
         if progress is not None:
             progress.advance(overall)
     return out
+
+
+def exit_with_parent(parent: int) -> None:
+    """In a worker process: exit as soon as ``parent`` is gone (killed with ``kill -9``), so no
+    orphan keeps training a unit the resumed study will run again."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _unit_worker(
@@ -426,7 +442,12 @@ def _run_parallel(
     data = study.model_dump(mode="json")
     context = multiprocessing.get_context("spawn")  # fork is unsafe once torch threads exist
     experiment = study.tracking.experiment or study.name
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=context,
+        initializer=exit_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         futures = {
             pool.submit(_unit_worker, data, plan, tracker.uri, experiment, parent): plan
             for plan in plans

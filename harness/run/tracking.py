@@ -52,7 +52,10 @@ def resolve_uri(uri: str | None, create: bool = True) -> str:
             raise UserError(
                 f"no MLflow store at {path} (run a study first, or give --tracking-uri)"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"tracking.uri: cannot create {path.parent}: {err.strerror}") from None
     return found
 
 
@@ -119,7 +122,10 @@ class Tracker:
                 self.client = MlflowClient(tracking_uri=self.uri)
                 self.experiment_id = self._experiment(experiment)
         except Exception as err:  # any store error: bad URI, unreachable server, locked file
-            raise UserError(f"tracking.uri: cannot open MLflow store {self.uri!r}: {err}") from None
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise UserError(
+                f"tracking.uri: cannot open MLflow store {self.uri!r}: {first}"
+            ) from None
 
     def _experiment(self, name: str) -> str:
         """Get or create: another process may create the same experiment between the two."""

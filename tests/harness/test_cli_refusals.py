@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mlflow.tracking import MlflowClient
 
-from harness.config.load import parse_study
+from harness.config.load import UniqueKeyLoader, parse_study
 from harness.core.errors import UserError
 from tests.conftest import REPO, fresh_store
 from tests.refusals import assert_refused
@@ -81,6 +81,10 @@ YAML_CASES = [
     ("missing-claims", (STUDY + "claims: nope.yaml\n").encode(), "no such claims file"),
     ("old-report-claims", (STUDY + "report: {claims: true}\n").encode(), "report.claims"),
     ("tracking-scheme", (STUDY + "tracking: {uri: 'foo://x'}\n").encode(), "scheme 'foo'"),
+    ("rich-markup-key", (STUDY + "'[/a]': 1\n").encode(), r"\[/a\]: unknown parameter"),
+    ("nested-too-deep", b"name: " + b"[" * 5000 + b"]" * 5000 + b"\n", "malformed YAML"),
+    ("seed-huge", edited("seeds: [0]", "seeds: [99999999999999999999999]").encode(), "seeds"),
+    ("seed-negative", edited("seeds: [0]", "seeds: [-1]").encode(), "seeds"),
 ]
 
 # parameters out of range, non-finite or of the wrong type: (id, old, new, fragment)
@@ -92,6 +96,7 @@ PARAM_CASES = [
     ("epochs-fraction", "epochs: 1", "epochs: 1.5", "train.epochs"),
     ("batch-zero", "epochs: 1", "epochs: 1, batch_size: 0", "train.batch_size"),
     ("threads-zero", "epochs: 1", "epochs: 1, threads: 0", "train.threads"),
+    ("threads-huge", "epochs: 1", "epochs: 1, threads: 100000", "train.threads"),
     (
         "device-tpu",
         "epochs: 1",
@@ -158,6 +163,25 @@ def test_a_bad_parameter_is_refused_before_anything_runs(old, new, fragment, tmp
     path = tmp_path / "tiny.yaml"
     path.write_text(edited(old, new))
     assert_refused(["run", str(path), "--no-progress"], capsys, tmp_path, fragment)
+
+
+def test_a_binary_claims_file_is_refused(tmp_path, capsys):
+    (tmp_path / "claims.yaml").write_bytes(bytes(range(256)))
+    path = tmp_path / "tiny.yaml"
+    path.write_text(STUDY + "claims: claims.yaml\n")
+    assert_refused(["validate", str(path)], capsys, tmp_path, "claims.yaml: not a text YAML")
+
+
+def test_a_study_file_named_with_markup_is_printed_verbatim(tmp_path, capsys):
+    path = tmp_path / "[/x][bold]a.yaml"
+    assert_refused(["validate", str(path)], capsys, tmp_path, r"\[/x\]\[bold\]a\.yaml: no such")
+
+
+def test_yaml_merge_keys_still_work(tmp_path):
+    text = STUDY.replace("train: {epochs: 1}", "base: &b {epochs: 1}\ntrain: {<<: *b, lr: 0.01}")
+    data = yaml.load(text, Loader=UniqueKeyLoader)
+    data.pop("base")
+    assert parse_study(data).train.lr == 0.01
 
 
 def test_a_monitor_the_task_lacks_is_refused_before_training(tmp_path, capsys):

@@ -62,8 +62,8 @@ def finished_children(uri: str) -> dict[str, list[dict[str, float]]]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, migrated_store) -> dict[str, dict[str, float]]:
-    """Test metrics of every unit of one uninterrupted run, by key."""
+def uninterrupted(tmp_path_factory, migrated_store) -> tuple[dict, dict[str, float]]:
+    """Test metrics of every unit of one uninterrupted run, by key, and the parent's means."""
     root = tmp_path_factory.mktemp("uninterrupted")
     (root / "s.yaml").write_text(STUDY)
     uri = fresh_store(root / "mlflow.db", migrated_store)
@@ -75,7 +75,18 @@ def uninterrupted(tmp_path_factory, migrated_store) -> dict[str, dict[str, float
         os.chdir(cwd)
     runs = finished_children(uri)
     assert set(runs) == KEYS
-    return {key: metrics[0] for key, metrics in runs.items()}
+    return {key: metrics[0] for key, metrics in runs.items()}, study_means(uri)
+
+
+def study_means(uri: str) -> dict[str, float]:
+    """The parent's ``mean.<dataset>.<model>.<metric>`` figures: what the analysis computed."""
+    client = MlflowClient(uri)
+    (parent,) = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], "tags.kind = 'study'"
+    )
+    means = {k: v for k, v in parent.data.metrics.items() if k.startswith("mean.")}
+    assert means
+    return means
 
 
 # point[:n]: the n-th pass of a named fault point (harness.core.faults)
@@ -108,8 +119,11 @@ def test_a_killed_study_resumes_to_the_uninterrupted_runs(
     assert set(runs) == KEYS
     duplicates = {key: len(m) for key, m in runs.items() if len(m) > 1}
     assert not duplicates
+    children, means = uninterrupted
     for key, metrics in runs.items():
-        assert metrics[0] == pytest.approx(uninterrupted[key], rel=1e-6, abs=1e-9), key
+        assert metrics[0] == pytest.approx(children[key], rel=1e-6, abs=1e-9), key
+    # the analysis of the resumed study (finished children read back) is the uninterrupted one's
+    assert study_means(uri) == pytest.approx(means, rel=1e-9, abs=1e-12)
     client = MlflowClient(uri)
     parents = client.search_runs(
         [e.experiment_id for e in client.search_experiments()], "tags.kind = 'study'"
