@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import threading
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -36,9 +37,11 @@ def unit_key(dataset: str, model: str, seed: int) -> str:
     return f"{dataset}/{model}/seed{seed}"
 
 
-def study_fingerprint(study_yaml: str) -> str:
-    """A parent is resumed only by the same resolved study (models, data, settings, seeds)."""
-    return hashlib.sha256(study_yaml.encode()).hexdigest()[:16]
+def study_fingerprint(study: dict) -> str:
+    """A parent is resumed only by the same resolved study (``model_dump(mode="json")``):
+    models, data, settings, seeds; where it is tracked, its report and description aside."""
+    kept = {k: v for k, v in study.items() if k not in ("tracking", "report", "description")}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -53,14 +56,20 @@ class Resumed:
 
 
 def claim_unfinished(
-    tracker: Tracker, study: str, fingerprint: str, fresh: bool = False
+    tracker: Tracker,
+    study: str,
+    fingerprint: str,
+    data: dict[str, str],
+    fresh: bool = False,
 ) -> tuple[Resumed | None, str]:
     """Claim the study's latest parent if it is unfinished and its owner dead.
 
     Returns the parent's contents (None: start a new parent) and a one-line note saying why.
     The check and the claim happen under the store's lock, so two processes resuming at once
-    cannot both take the same parent. ``fresh``: a resumable parent is closed instead (KILLED,
-    with its orphans), so nothing stays RUNNING.
+    cannot both take the same parent. ``data``: ``{"dataset/seedN": dataset fingerprint}`` of
+    the data as it loads now; a parent whose children trained on other data (files edited since)
+    is not resumed. ``fresh``: a resumable parent is closed instead (KILLED, with its orphans),
+    so nothing stays RUNNING.
     """
     with store_lock(tracker.uri):
         latest = tracker.client.search_runs(
@@ -80,9 +89,13 @@ def claim_unfinished(
             worker = worker_of(tags)
             who = worker.label() if worker else "another host"
             return None, f"run {run_id} of this study is live ({who}): new parent run"
-        if fresh or tags.get("study_fingerprint") != fingerprint:
+        why = "--fresh" if fresh else None
+        if tags.get("study_fingerprint") != fingerprint:
+            why = "the study changed since it ran"
+        elif _data_changed(_children(tracker, run_id), data):
+            why = "its data files changed since it ran"
+        if why:
             _abandon(tracker, run_id)
-            why = "--fresh" if fresh else "the study changed since it ran"
             return None, f"unfinished run {run_id} closed as KILLED ({why}): new parent run"
         tracker.set_tags(run_id, owner_tags())
     tracker.client.update_run(run_id, status="RUNNING")
@@ -121,6 +134,16 @@ def _contents(tracker: Tracker, parent: str) -> Resumed:
     listed = tracker.client.list_artifacts(parent, "datasets")
     out.records = {a.path.rsplit("/", 1)[-1].removesuffix(".npz") for a in listed}
     return out
+
+
+def _data_changed(children: list[Run], data: dict[str, str]) -> bool:
+    """Whether a child trained on a dataset whose fingerprint differs from today's load."""
+    for child in children:
+        tags = child.data.tags
+        now = data.get(f"{tags.get('dataset')}/seed{tags.get('seed')}")
+        if now is not None and tags.get("dataset_fingerprint") not in (None, now):
+            return True
+    return False
 
 
 def _abandon(tracker: Tracker, parent: str) -> None:

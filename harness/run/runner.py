@@ -337,8 +337,12 @@ def run_study(
     experiment = study.tracking.experiment or study.name
     tracker = Tracker(study.tracking.uri, experiment)
     study_yaml = yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False)
-    fingerprint = study_fingerprint(study_yaml)
-    resumed, note = claim_unfinished(tracker, study.name, fingerprint, fresh)
+    fingerprint = study_fingerprint(study.model_dump(mode="json"))
+    data = {
+        f"{d.key}/seed{study.seeds[0]}": loaded[i].fingerprint()
+        for i, d in enumerate(study.datasets)
+    }
+    resumed, note = claim_unfinished(tracker, study.name, fingerprint, data, fresh)
     if note:
         console.print(note)
     if resumed is not None:

@@ -187,3 +187,31 @@ def test_four_concurrent_runs_on_a_fresh_store(tmp_path):
     assert len(parents) == 4 and all(p.info.status == "FINISHED" for p in parents)
     assert len(kids) == 4 and all(k.info.status == "FINISHED" for k in kids)
     assert {k.data.tags["mlflow.parentRunId"] for k in kids} == {p.info.run_id for p in parents}
+
+
+def test_a_study_whose_data_changed_since_the_kill_starts_a_new_parent(
+    tmp_path, migrated_store, capsys
+):
+    rows = ["sequence,label"] + [f"{'ACGT' * 5}{'ACGT'[i % 4] * 4},{i % 2}" for i in range(60)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    table = "adapter: table\n    label: motifs\n    params: {path: d.csv, test_fraction: 0.3}"
+    study = STUDY.replace("seeds: [0, 1]", "seeds: [0]").replace(
+        "adapter: synthetic_motifs\n    params: {n: 120, length: 40, max_motifs: 2}", table
+    )
+    (tmp_path / "s.yaml").write_text(study)
+    uri = fresh_store(tmp_path / "mlflow.db", migrated_store)
+    args = ["run", "s.yaml", "--tracking-uri", uri, "--no-progress"]
+    assert harness(args, tmp_path, **{ENV: "child_done:1"}).returncode == -9
+    (tmp_path / "d.csv").write_text("\n".join(rows[:-1]) + "\n")  # one row fewer
+    cwd = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        assert main(args) == 0
+    finally:
+        os.chdir(cwd)
+    assert "its data files changed since it ran" in capsys.readouterr().err
+    client = MlflowClient(uri)
+    parents = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], "tags.kind = 'study'"
+    )
+    assert sorted(p.info.status for p in parents) == ["FINISHED", "KILLED"]
