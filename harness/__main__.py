@@ -252,7 +252,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from harness.bench.speed import bench  # noqa: PLC0415 (heavy, see docstring)
+    from harness.bench.plots import plot_scaling  # noqa: PLC0415 (heavy, see docstring)
+    from harness.bench.speed import bench, loglog_slopes  # noqa: PLC0415 (heavy, see docstring)
 
     if args.out and Path(args.out).is_dir():
         raise UserError(f"--out: {args.out} is a folder; give the path of a CSV file")
@@ -260,6 +261,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         args.models, args.lengths, args.batch_size, args.repeats, args.device, args.threads
     )
     out.print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if frame["length"].nunique() >= 2:
+        slopes = loglog_slopes(frame)
+        out.print("log-log slopes against length (1 = linear, 2 = quadratic):")
+        out.print(slopes.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    if args.plot:
+        out.print(f"plot: {plot_scaling(frame, Path(args.plot))}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(args.out, index=False)
@@ -335,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", help="also write the table as CSV")
+    p.add_argument("--plot", help="also draw time and memory against length (log-log PNG)")
     p.set_defaults(func=cmd_bench)
 
     return parser

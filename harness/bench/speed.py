@@ -227,3 +227,33 @@ def bench(
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def loglog_slopes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per model, the fitted slope of log(time) and log(peak memory) against log(length).
+
+    Parameters
+    ----------
+    frame : :func:`bench` rows (``model``, ``length``, ``ms_per_batch``, ``peak_mem_mb``)
+
+    Returns
+    -------
+    one row per model: ``model``, ``lengths`` (``"1024-32768"``), ``time_slope``,
+    ``memory_slope`` (1 = linear in length, 2 = quadratic; NaN with fewer than two finite,
+    positive points)
+    """
+    rows = []
+    for name, runs in frame.groupby("model", sort=False):
+        row: dict[str, object] = {
+            "model": name,
+            "lengths": f"{runs['length'].min()}-{runs['length'].max()}",
+        }
+        for column, key in (("ms_per_batch", "time_slope"), ("peak_mem_mb", "memory_slope")):
+            ok = runs[np.isfinite(runs[column]) & (runs[column] > 0)]
+            row[key] = (
+                float(np.polyfit(np.log(ok["length"]), np.log(ok[column]), 1)[0])
+                if ok["length"].nunique() >= 2
+                else float("nan")
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
