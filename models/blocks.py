@@ -180,11 +180,22 @@ class SelfAttention(nn.Module):
         if self.rotary:
             q, k = rope(q, positions), rope(k, positions)
         p = self.dropout if self.training else 0.0
+        return self.out(self.attend(q, k, v, mask, keep, p).transpose(1, 2).flatten(2))
+
+    def attend(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None,
+        keep: torch.Tensor | None,
+        p: float,
+    ) -> torch.Tensor:
+        """Rotated queries, keys, values ``(B, H, T, dh)`` -> attended values ``(B, H, T, dh)``:
+        full SDPA, or with soft token keeping (the one step subclasses replace)."""
         if keep is None:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-        else:
-            y = _kept_attention(q, k, v, mask, keep, p)
-        return self.out(y.transpose(1, 2).flatten(2))
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        return _kept_attention(q, k, v, mask, keep, p)
 
     def macs(self, n_tokens: int) -> int:
         d = self.dim

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from harness.core.dataset import DatasetInfo
 from harness.core.registry import register_model
-from models.blocks import SelfAttention, rope
+from models.blocks import SelfAttention
 from models.transformer import TransformerModel, TransformerParams
 
 
@@ -101,22 +101,19 @@ class LocalSelfAttention(SelfAttention):
         super().__init__(dim, n_heads, dropout, rotary)
         self.window, self.overlap = window, overlap
 
-    def forward(
+    def attend(
         self,
-        x: torch.Tensor,
-        positions: torch.Tensor,
-        mask: torch.Tensor | None = None,
-        keep: torch.Tensor | None = None,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None,
+        keep: torch.Tensor | None,
+        p: float,
     ) -> torch.Tensor:
-        """``(B, T, d) -> (B, T, d)``; ``mask`` is the padding ``(B, T)`` (True = padding)."""
+        """Block-local attention; ``mask`` is the padding ``(B, T)`` (True = padding)."""
         if keep is not None:
             raise ValueError("local attention has no soft token keeping")
-        q, k, v = self.qkv(x).unflatten(-1, (3, self.n_heads, -1)).permute(2, 0, 3, 1, 4)
-        if self.rotary:
-            q, k = rope(q, positions), rope(k, positions)
-        p = self.dropout if self.training else 0.0
-        y = block_local_attention(q, k, v, mask, self.window, self.overlap, p)
-        return self.out(y.transpose(1, 2).flatten(2))
+        return block_local_attention(q, k, v, mask, self.window, self.overlap, p)
 
     def macs(self, n_tokens: int) -> int:
         """Projections and RoPE per token; scores and weighted values over the padded blocks."""
@@ -175,21 +172,9 @@ class LocalTransformerModel(TransformerModel):
                 params.overlap,
             )
 
-    def encode(
-        self,
-        features: torch.Tensor,
-        token_pad: torch.Tensor,
-        positions: torch.Tensor,
-        keep: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Blocks over tokens: ``(B, T, d) -> (B, T, d)``; ``token_pad`` (B, T) hidden as keys."""
-        if keep is not None:
-            raise ValueError("local attention has no soft token keeping")
-        pad = token_pad if bool(token_pad.any()) else None
-        x = features
-        for block in self.blocks:
-            x = block(x, positions, pad)
-        return x
+    def attention_mask(self, token_pad: torch.Tensor) -> torch.Tensor | None:
+        """The padding itself ``(B, T)``, or None without any: the blocks build their own masks."""
+        return token_pad if bool(token_pad.any()) else None
 
     def token_states(self, tokens: torch.Tensor) -> torch.Tensor:
         """Token states after the blocks, before pooling: ``(B, L) -> (B, T, d)``."""

@@ -106,11 +106,15 @@ class TransformerModel(SequenceModel):
         positions : (T,) or (B, T) token indices for the rotary embedding
         keep : optional (B, T) soft keep decisions (DynamicViT training of the sparse model)
         """
-        mask = key_mask_of(token_pad)
+        mask = self.attention_mask(token_pad)
         x = features
         for block in self.blocks:
             x = block(x, positions, mask, keep)
         return x
+
+    def attention_mask(self, token_pad: torch.Tensor) -> torch.Tensor | None:
+        """What the blocks' attention is given for the padding ``(B, T)``: SDPA's key mask."""
+        return key_mask_of(token_pad)
 
     def tokens_out(
         self, features: torch.Tensor, token_pad: torch.Tensor, positions: torch.Tensor

@@ -46,6 +46,16 @@ def harness(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProce
     )
 
 
+def run_in(folder: Path, argv: list[str]) -> int:
+    """``main(argv)`` in this process, with ``folder`` as the working directory meanwhile."""
+    cwd = Path.cwd()
+    os.chdir(folder)
+    try:
+        return main(argv)
+    finally:
+        os.chdir(cwd)
+
+
 def finished_children(uri: str) -> dict[str, list[dict[str, float]]]:
     """unit key -> test metrics of each FINISHED child; also asserts nothing is left RUNNING."""
     client = MlflowClient(uri)
@@ -67,12 +77,7 @@ def uninterrupted(tmp_path_factory, migrated_store) -> tuple[dict, dict[str, flo
     root = tmp_path_factory.mktemp("uninterrupted")
     (root / "s.yaml").write_text(STUDY)
     uri = fresh_store(root / "mlflow.db", migrated_store)
-    cwd = Path.cwd()
-    os.chdir(root)
-    try:
-        assert main(["run", "s.yaml", "--tracking-uri", uri, "--no-progress"]) == 0
-    finally:
-        os.chdir(cwd)
+    assert run_in(root, ["run", "s.yaml", "--tracking-uri", uri, "--no-progress"]) == 0
     runs = finished_children(uri)
     assert set(runs) == KEYS
     return {key: metrics[0] for key, metrics in runs.items()}, study_means(uri)
@@ -109,12 +114,7 @@ def test_a_killed_study_resumes_to_the_uninterrupted_runs(
     )
     assert killed.returncode == -9, killed.stderr[-2000:]
 
-    cwd = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        assert main(["run", "s.yaml", "--tracking-uri", uri, "--no-progress"]) == 0
-    finally:
-        os.chdir(cwd)
+    assert run_in(tmp_path, ["run", "s.yaml", "--tracking-uri", uri, "--no-progress"]) == 0
     runs = finished_children(uri)
     assert set(runs) == KEYS
     duplicates = {key: len(m) for key, m in runs.items() if len(m) > 1}
@@ -141,13 +141,9 @@ def test_fresh_closes_the_unfinished_parent_and_a_finished_study_is_not_resumed(
         ["run", "s.yaml", "--tracking-uri", uri, "--no-progress"], tmp_path, **{ENV: "child_done:1"}
     )
     assert killed.returncode == -9
-    cwd = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        assert main(["run", "s.yaml", "--tracking-uri", uri, "--no-progress", "--fresh"]) == 0
-        assert main(["run", "s.yaml", "--tracking-uri", uri, "--no-progress"]) == 0
-    finally:
-        os.chdir(cwd)
+    args = ["run", "s.yaml", "--tracking-uri", uri, "--no-progress"]
+    assert run_in(tmp_path, [*args, "--fresh"]) == 0
+    assert run_in(tmp_path, args) == 0
     client = MlflowClient(uri)
     parents = client.search_runs(
         [e.experiment_id for e in client.search_experiments()], "tags.kind = 'study'"
@@ -203,12 +199,7 @@ def test_a_study_whose_data_changed_since_the_kill_starts_a_new_parent(
     args = ["run", "s.yaml", "--tracking-uri", uri, "--no-progress"]
     assert harness(args, tmp_path, **{ENV: "child_done:1"}).returncode == -9
     (tmp_path / "d.csv").write_text("\n".join(rows[:-1]) + "\n")  # one row fewer
-    cwd = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        assert main(args) == 0
-    finally:
-        os.chdir(cwd)
+    assert run_in(tmp_path, args) == 0
     assert "its data files changed since it ran" in capsys.readouterr().err
     client = MlflowClient(uri)
     parents = client.search_runs(
