@@ -102,11 +102,19 @@ class ConvStem(nn.Module):
         self, embedded: torch.Tensor, tokens: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`forward` after the embedding lookup (for gradients at the embedding)."""
-        length = tokens.shape[1]
-        extra = self.n_tokens(length) * self.pool - length
-        base_pad = F.pad(tokens == self.pad_token, (0, extra), value=True)
+        base_pad = self._base_padding(tokens)
+        extra = base_pad.shape[1] - tokens.shape[1]
         conv = F.pad(self.conv(embedded.transpose(1, 2)), (0, extra))
         return self._pool(conv, base_pad), base_pad.unflatten(-1, (-1, self.pool)).all(-1)
+
+    def _base_padding(self, tokens: torch.Tensor) -> torch.Tensor:
+        """PAD bases ``(B, T*pool)``, the last token's missing bases counted as PAD."""
+        extra = self.n_tokens(tokens.shape[1]) * self.pool - tokens.shape[1]
+        return F.pad(tokens == self.pad_token, (0, extra), value=True)
+
+    def token_padding(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Padding tokens ``(B, T)`` (every base PAD), without computing any feature."""
+        return self._base_padding(tokens).unflatten(-1, (-1, self.pool)).all(-1)
 
     def gather(
         self, tokens: torch.Tensor, indices: torch.Tensor
@@ -136,6 +144,34 @@ class ConvStem(nn.Module):
         base_pad = (read == self.pad_token)[..., r : r + self.pool].flatten(0, 1)
         features = self._pool(conv, base_pad).view(batch, -1, self.dim)
         return features, base_pad.all(-1).view(batch, -1)
+
+    def window(
+        self, tokens: torch.Tensor, first: int, stop: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens ``first .. stop - 1`` computed from their receptive fields alone.
+
+        Equal (to float rounding) to ``forward(tokens)[:, first:stop]``; reads bases
+        ``[first*pool - r, stop*pool + r)`` only, so a long sequence can be streamed through the
+        stem a window at a time with memory bounded by the window, not the length.
+
+        Parameters
+        ----------
+        tokens : LongTensor (B, L)
+        first, stop : token range, ``0 <= first < stop <= ceil(L / pool)``
+
+        Returns
+        -------
+        features : (B, stop - first, d); token_pad : BoolTensor (B, stop - first)
+        """
+        length, r = tokens.shape[1], self.kernel // 2
+        lo, hi = first * self.pool - r, stop * self.pool + r
+        read = tokens[:, max(lo, 0) : min(hi, length)]
+        # beyond the ends = PAD, which embeds to zero: the convolution's own zero padding
+        read = F.pad(read, (max(-lo, 0), max(hi - length, 0)), value=self.pad_token)
+        conv = F.conv1d(self.embedding(read).transpose(1, 2), self.conv.weight, self.conv.bias)
+        base_pad = read[:, r : read.shape[1] - r] == self.pad_token
+        pad = base_pad.unflatten(-1, (-1, self.pool)).all(-1)
+        return self._pool(conv, base_pad), pad
 
     def macs(self, length: int) -> int:
         return length * self.dim * self.dim * self.kernel

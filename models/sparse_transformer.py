@@ -4,29 +4,43 @@ top ``ceil(sparsity * T)`` stem tokens only."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
-from torch.nn import functional as F
 
 from harness.core.dataset import DatasetInfo, SplitView
 from harness.core.model import ATTENTION_PART, FitContext
 from harness.core.registry import register_model
 from models.blocks import TokenScorer
+from models.kmer_enrichment import EnrichmentScorer
+from models.selector_training import SelectorCache, SelectorTrainingMixin, noise
 from models.transformer import TransformerModel, TransformerParams
 
-SelectorTraining = Literal["response", "attribution", "pooling", "dynamic", "gumbel_topk"]
+SelectorTraining = Literal[
+    "response", "attribution", "pooling", "dynamic", "gumbel_topk", "router", "enrichment"
+]
 TEACHER_METHODS = ("response", "attribution", "pooling")
 
 
 class SparseTransformerParams(TransformerParams):
     sparsity: float = Field(
         0.1, gt=0, le=1, description="share of stem tokens kept: k = ceil(sparsity * tokens)"
+    )
+    keep_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="fixed token budget: keep min(keep_tokens, tokens) whatever the length, so"
+        " attention costs O(keep_tokens^2) at any length (replaces sparsity; give one of the two)",
+    )
+    select_chunk: int = Field(
+        4096,
+        ge=8,
+        description="inference: stem tokens scored per chunk while the selector streams over the"
+        " sequence keeping a running top-k (peak memory grows with this and k, not the length)",
     )
     selector_hidden: int = Field(32, ge=1, description="hidden channels of the selector conv")
     selector_training: SelectorTraining = Field(
@@ -36,8 +50,15 @@ class SparseTransformerParams(TransformerParams):
             " single-token responses / input x gradient token attributions / attention-pooling"
             " weights, student trained on its hard top-k; dynamic: DynamicViT masked attention with"
             " Gumbel-sigmoid keep decisions; gumbel_topk: exact-k Gumbel top-k, straight-through,"
-            " annealed temperature"
+            " annealed temperature; router: Mixture-of-Depths-style hard top-k of Gumbel-perturbed"
+            " scores (annealed), the kept tokens' scores given gradient by a straight-through gate"
+            " (no teacher needed; costs O(k^2) in training too); enrichment: no learned selector,"
+            " tokens ranked by the over-representation of their k-mers in the training sequences"
+            " (label-free motif discovery), the student trained on that top-k"
         ),
+    )
+    enrichment_k: int = Field(
+        8, ge=4, le=10, description="enrichment: k-mer length of the over-representation table"
     )
     teacher: bool = Field(
         True,
@@ -60,16 +81,11 @@ class SparseTransformerParams(TransformerParams):
     tau_start: float = Field(1.0, gt=0, description="gumbel_topk: first-epoch temperature")
     tau_end: float = Field(0.1, gt=0, description="gumbel_topk: last-epoch temperature")
 
-
-@dataclass
-class _Cache:
-    """The last training forward's intermediates, reused by ``extra_loss`` for the same batch."""
-
-    tokens: torch.Tensor
-    scores: torch.Tensor
-    token_pad: torch.Tensor
-    keep: torch.Tensor | None = None  # soft keep decisions (dynamic, gumbel_topk)
-    target: torch.Tensor | None = None  # the teacher's token importance (attribution, pooling)
+    @model_validator(mode="after")
+    def _one_budget(self) -> SparseTransformerParams:
+        if self.keep_tokens is not None and "sparsity" in self.model_fields_set:
+            raise ValueError("give sparsity (a share of tokens) or keep_tokens (a count), not both")
+        return self
 
 
 def base_params(params: TransformerParams) -> TransformerParams:
@@ -78,7 +94,7 @@ def base_params(params: TransformerParams) -> TransformerParams:
 
 
 @register_model("sparse_transformer", SparseTransformerParams)
-class SparseTransformerModel(TransformerModel):
+class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
     """``transformer`` whose blocks and pooling see only the top-k tokens of a learned selector.
 
     1. Stem (as ``transformer``) over all L bases -> T tokens.
@@ -90,6 +106,11 @@ class SparseTransformerModel(TransformerModel):
        those k tokens only: attention costs O(k^2) instead of O(T^2).
 
     ``sparsity = 1`` builds exactly ``transformer``: no selector, no teacher, same state dict.
+    ``keep_tokens`` fixes k instead (a token budget: attention then costs the same at any length).
+
+    Inference streams (:meth:`select_counted`): the stem and selector run over ``select_chunk``
+    tokens at a time keeping a running top-k, then only the kept tokens' bases are read again
+    (:meth:`forward_selected`), so peak memory grows with k and the chunk, not the length.
 
     Locality (tested): :meth:`forward_selected` reads bases only inside the kept tokens' receptive
     fields (one gather, :meth:`ConvStem.gather`), and ``forward(x) == forward_selected(x,
@@ -121,6 +142,11 @@ class SparseTransformerModel(TransformerModel):
       sampled as the top-k of Gumbel-perturbed scores; the straight-through relaxation is
       ``sigmoid((score + g - threshold) / tau)``, tau annealed geometrically from ``tau_start``
       to ``tau_end`` over the epochs.
+    - ``router`` (Mixture-of-Depths routing, Raposo et al. 2024): no teacher and no pass over all
+      tokens; the hard top-k of Gumbel-perturbed scores (temperature annealed as above) trains
+      the student, and a straight-through gate on the kept tokens gives their scores gradient
+      (:meth:`_routed_forward`). The one method whose training is as light as its inference at
+      long lengths.
 
     Evaluation: ``selector_recall`` = share of planted-motif bases (``motif_mask``) inside a kept
     token's receptive field, ``selector_motif_recall`` = share of planted motifs wholly inside
@@ -131,7 +157,7 @@ class SparseTransformerModel(TransformerModel):
     role: ClassVar[str | None] = None  # a model under test, not the reference it inherits from
 
     def __init__(self, params: SparseTransformerParams, info: DatasetInfo) -> None:
-        sparse = params.sparsity < 1.0
+        sparse = params.sparsity < 1.0 or params.keep_tokens is not None
         # The teacher is built first, from the random state a standalone `transformer` with these
         # params starts from (the harness seeds right before building a model), and the state is
         # then rewound: the teacher is exactly that model, so the harness can hand over one
@@ -143,17 +169,21 @@ class SparseTransformerModel(TransformerModel):
         super().__init__(params, info)
         self.sparse = sparse
         self.selector: TokenScorer | None = None
+        self.enrichment: EnrichmentScorer | None = None
         self.teacher: TransformerModel | None = None
         if not self.sparse:
             return
         method = params.selector_training
         if method in TEACHER_METHODS and not params.teacher:
             raise ValueError(f"selector_training {method!r} distils from a teacher: teacher: true")
-        self.selector = TokenScorer(params.d_model, params.selector_hidden)
+        if method == "enrichment":
+            self.enrichment = EnrichmentScorer(params.enrichment_k, params.pool)
+        else:
+            self.selector = TokenScorer(params.d_model, params.selector_hidden)
         if teacher is not None:
             self.teacher = teacher
             _freeze(self.teacher)
-        self._cache: _Cache | None = None
+        self._cache: SelectorCache | None = None
         self._forcing = False
         self._tau = params.tau_start
 
@@ -165,10 +195,13 @@ class SparseTransformerModel(TransformerModel):
         return self
 
     def prepare(self, train: SplitView, val: SplitView, context: FitContext) -> dict[str, float]:
-        """Load or train the teacher (harness loop), freeze it, start the student from it."""
-        if self.teacher is None:
-            return {}
+        """Fill the enrichment table from the training split; load or train the teacher
+        (harness loop), freeze it, start the student from it."""
         metrics: dict[str, float] = {}
+        if self.enrichment is not None:
+            metrics.update(self.enrichment.fit(np.asarray(train.tokens)))
+        if self.teacher is None:
+            return metrics
         if self.params.teacher_checkpoint:
             path = Path(self.params.teacher_checkpoint)
             if not path.is_file():
@@ -195,15 +228,19 @@ class SparseTransformerModel(TransformerModel):
         progress = (epoch - 1) / max(n_epochs - 1, 1)
         self._tau = p.tau_start * (p.tau_end / p.tau_start) ** progress
         schedule = {"teacher_forcing": float(self._forcing)}
-        if p.selector_training == "gumbel_topk":
+        if p.selector_training in ("gumbel_topk", "router"):
             schedule["tau"] = self._tau
         return schedule
 
     # ----------------------------------------------------------------------------- selection
     def n_kept(self, token_pad: torch.Tensor) -> torch.Tensor:
-        """Tokens kept per sequence ``(B,)``: ``ceil(sparsity * real tokens)``, at least one."""
-        real = (~token_pad).sum(dim=1).to(torch.float64)
-        k = torch.ceil(self.params.sparsity * real - 1e-9).long()
+        """Tokens kept per sequence ``(B,)``: ``ceil(sparsity * real tokens)``, or
+        ``min(keep_tokens, real tokens)`` with a fixed budget; at least one."""
+        real = (~token_pad).sum(dim=1)
+        if self.params.keep_tokens is not None:
+            k = real.clamp(max=self.params.keep_tokens)
+        else:
+            k = torch.ceil(self.params.sparsity * real.to(torch.float64) - 1e-9).long()
         return k.clamp(1, token_pad.shape[1])
 
     def _top_k(
@@ -229,11 +266,49 @@ class SparseTransformerModel(TransformerModel):
         """Kept token indices ``(B, K)`` (ascending) for ``tokens``."""
         return self.select_counted(tokens)[0]
 
-    def select_counted(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Kept token indices ``(B, K)`` and which count, see :meth:`_top_k`."""
+    def select_counted(
+        self, tokens: torch.Tensor, explore: float = 0.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Kept token indices ``(B, K)`` and which count, as :meth:`_top_k` would give from the
+        whole sequence's scores, computed by streaming.
+
+        The stem and selector run over ``select_chunk`` tokens at a time (plus the selector's
+        one-token halo on each side, so every score is exactly what the whole-sequence pass
+        gives) and a running top-k is merged with each chunk's scores: no tensor grows with the
+        length except the input and its ``(B, T)`` padding mask. ``explore`` > 0 ranks by scores
+        plus Gumbel noise of that scale (router training's exploration).
+        """
         with torch.no_grad():
-            features, token_pad = self.stem(tokens)
-            return self._top_k(self.selector_scores(features, token_pad), token_pad)
+            token_pad = self.stem.token_padding(tokens)
+            counts = self.n_kept(token_pad)
+            k, n_tokens = int(counts.max()), token_pad.shape[1]
+            chunk = self.params.select_chunk
+            best: tuple[torch.Tensor, torch.Tensor] | None = None
+            for first in range(0, n_tokens, chunk):
+                stop = min(first + chunk, n_tokens)
+                scores = self._window_scores(tokens, first, stop).float()
+                if explore:
+                    scores = scores + explore * noise(scores, "gumbel")
+                index = torch.arange(first, stop, device=tokens.device).expand_as(scores)
+                if best is not None:
+                    scores, index = torch.cat([best[0], scores], 1), torch.cat([best[1], index], 1)
+                top = scores.topk(min(k, scores.shape[1]), dim=1)
+                best = (top.values, index.gather(1, top.indices))
+            assert best is not None
+            counted = torch.arange(k, device=tokens.device) < counts.unsqueeze(1)
+            indices, order = best[1].sort(dim=1)
+            return indices, counted.gather(1, order)
+
+    def _window_scores(self, tokens: torch.Tensor, first: int, stop: int) -> torch.Tensor:
+        """Scores ``(B, stop - first)`` of tokens ``first .. stop - 1``, exactly as the whole
+        sequence's pass gives them (the learned selector reads a one-token halo each side)."""
+        if self.enrichment is not None:
+            return self.enrichment.window(tokens, first, stop)
+        assert self.selector is not None
+        halo, n_tokens = self.selector.width // 2, self.stem.n_tokens(tokens.shape[1])
+        lo, hi = max(first - halo, 0), min(stop + halo, n_tokens)
+        features, pad = self.stem.window(tokens, lo, hi)
+        return self.selector_scores(features, pad)[:, first - lo : stop - lo]
 
     def selected_positions(self, tokens: torch.Tensor) -> torch.Tensor:
         """Bases inside a kept token's receptive field: bool ``(B, L)`` (all True if not sparse)."""
@@ -242,9 +317,13 @@ class SparseTransformerModel(TransformerModel):
             return torch.ones_like(tokens, dtype=torch.bool)
         indices, counted = self.select_counted(tokens)
         first, last = self.stem.receptive_field(indices)
-        bases = torch.arange(length, device=tokens.device)[None, None, :]
-        inside = (bases >= first.unsqueeze(-1)) & (bases <= last.unsqueeze(-1))
-        return (inside & counted.unsqueeze(-1)).any(dim=1)
+        span = torch.arange(int((last - first).max()) + 1, device=tokens.device)
+        bases = first.unsqueeze(-1) + span  # (B, K, field): O(B K field), not a (B, K, L) test
+        inside = (bases >= 0) & (bases < length) & counted.unsqueeze(-1)
+        rows = torch.arange(len(tokens), device=tokens.device)[:, None, None].expand_as(bases)
+        covered = torch.zeros_like(tokens, dtype=torch.bool)
+        covered[rows[inside], bases[inside]] = True
+        return covered
 
     # ------------------------------------------------------------------- computation on k tokens
     def _run_kept(
@@ -283,15 +362,19 @@ class SparseTransformerModel(TransformerModel):
         return self._run_kept(kept, token_pad.gather(1, indices), indices, counted)
 
     def head(self, embedded: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """Everything after the embedding (training-time selection in training mode)."""
+        """Everything after the embedding (training-time selection in training mode; router
+        training reads tokens, not embeddings: :meth:`forward`)."""
         features, token_pad = self.stem.from_embedded(embedded, tokens)
         if not self.sparse:
             positions = torch.arange(features.shape[1], device=tokens.device)
             return self.tokens_out(features, token_pad, positions)
-        scores = self.selector_scores(features, token_pad)
+        if self.enrichment is not None:
+            scores = self.enrichment.window(tokens, 0, features.shape[1])
+        else:
+            scores = self.selector_scores(features, token_pad)
         ranking = scores
         if self.training:
-            self._cache = _Cache(tokens, scores, token_pad)
+            self._cache = SelectorCache(tokens, scores, token_pad)
             method = self.params.selector_training
             if method in ("dynamic", "gumbel_topk"):
                 return self._soft_forward(features, token_pad, scores)
@@ -302,82 +385,12 @@ class SparseTransformerModel(TransformerModel):
         return self._hard(features, token_pad, indices, counted)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.sparse and not self.training:
+            # inference: streamed selection, then the kept tokens alone (light at any length)
+            return self.forward_selected(tokens, *self.select_counted(tokens))
+        if self.sparse and self.params.selector_training in ("router", "enrichment"):
+            return self._routed_forward(tokens)
         return self.head(self.embed(tokens), tokens)
-
-    # ------------------------------------------------------------- differentiable selection
-    def _soft_forward(
-        self, features: torch.Tensor, token_pad: torch.Tensor, scores: torch.Tensor
-    ) -> torch.Tensor:
-        """All tokens, dropped ones masked out through keep decisions that carry gradient."""
-        scores = scores.float()
-        logistic = _noise(scores, "logistic")
-        if self.params.selector_training == "dynamic":
-            soft = torch.sigmoid(scores + logistic)
-            hard = (soft > 0.5).to(soft.dtype)
-        else:
-            perturbed = scores + _noise(scores, "gumbel")
-            counts = self.n_kept(token_pad)
-            ordered = perturbed.detach().sort(dim=1, descending=True).values
-            kth = ordered.gather(1, (counts - 1).unsqueeze(1))
-            nxt = ordered.gather(1, counts.clamp(max=ordered.shape[1] - 1).unsqueeze(1))
-            threshold = (kth + nxt.clamp_min(-1e4)) / 2
-            soft = torch.sigmoid((perturbed - threshold) / self._tau)
-            hard = (perturbed >= kth).to(soft.dtype)
-        soft = soft.masked_fill(token_pad, 0.0)
-        keep = hard.masked_fill(token_pad, 0.0) + soft - soft.detach()
-        assert self._cache is not None
-        self._cache.keep = soft
-        positions = torch.arange(features.shape[1], device=features.device)
-        encoded = self.encode(features, token_pad, positions, keep)
-        return self.pool_head(encoded, token_pad, keep)
-
-    # ---------------------------------------------------------------------------- losses
-    def _teacher_targets(self, tokens: torch.Tensor, token_pad: torch.Tensor) -> torch.Tensor:
-        """Teacher's token importance ``(B, T)``: attribution or pooling weight (0 at padding)."""
-        teacher = self.teacher
-        assert teacher is not None
-        method = self.params.selector_training
-        if method == "pooling":
-            with torch.no_grad():
-                return teacher.pooling_weights(tokens)
-        if method == "response":
-            with torch.no_grad():
-                # the median in float32, whatever precision autocast ran in
-                alone = teacher.single_token_outputs(tokens).float()
-                background = alone.nanmedian(dim=1, keepdim=True).values
-                return (alone - background).norm(dim=-1).nan_to_num(0.0)
-        with torch.enable_grad():
-            features, pad = teacher.stem(tokens)
-            features = features.detach().requires_grad_(True)
-            positions = torch.arange(features.shape[1], device=tokens.device)
-            out = teacher.tokens_out(features, pad, positions)
-            if out.dim() == 2:  # multiclass: the predicted class's logit
-                out = out.gather(1, out.argmax(dim=1, keepdim=True))
-            (grad,) = torch.autograd.grad(out.sum(), features)
-        return (grad * features).sum(dim=-1).abs().detach().masked_fill(token_pad, 0.0)
-
-    def extra_loss(
-        self, tokens: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        cache, self._cache = self._cache, None
-        if cache is None or cache.tokens is not tokens:
-            return {}
-        p, losses = self.params, {}
-        if cache.target is not None:
-            target = cache.target / cache.target.sum(dim=1, keepdim=True).clamp_min(1e-12)
-            log_p = F.log_softmax(cache.scores, dim=1).masked_fill(cache.token_pad, 0.0)
-            losses["selector"] = -p.selector_weight * (target * log_p).sum(dim=1).mean()
-        if p.selector_training == "dynamic" and cache.keep is not None:
-            real = (~cache.token_pad).sum(dim=1).clamp_min(1)
-            ratio = cache.keep.sum(dim=1) / real
-            losses["keep_ratio"] = p.ratio_weight * ((ratio - p.sparsity) ** 2).mean()
-        if p.output_distill_weight and self.teacher is not None:
-            with torch.no_grad():
-                teacher_out = self.teacher(tokens)
-            losses["output_distill"] = p.output_distill_weight * _output_distance(
-                self.info.task, outputs, teacher_out
-            )
-        return losses
 
     # ------------------------------------------------------------------------ evaluation
     def epoch_metrics(self, view: SplitView) -> dict[str, float]:
@@ -403,7 +416,6 @@ class SparseTransformerModel(TransformerModel):
         """Inference MACs by part: stem and selector over all tokens, the rest over k."""
         if not self.sparse:
             return super().macs_by_part(length)
-        assert self.selector is not None
         n_tokens = self.stem.n_tokens(length)
         k = int(self.n_kept(torch.zeros(1, n_tokens, dtype=torch.bool))[0])
         attention, ffn = self._block_macs(k)
@@ -411,7 +423,8 @@ class SparseTransformerModel(TransformerModel):
             "stem": self.stem.macs(length),
             ATTENTION_PART: attention,
             "ffn": ffn,
-            "selector": self.selector.macs(n_tokens),
+            # the enrichment table is a lookup per base: no multiply-accumulates
+            "selector": self.selector.macs(n_tokens) if self.selector is not None else 0,
             "head": self.pool_head.macs(k),
         }
         return {"total": sum(parts.values()), **parts}
@@ -420,27 +433,6 @@ class SparseTransformerModel(TransformerModel):
 def _freeze(module: nn.Module) -> None:
     module.requires_grad_(False)
     module.eval()
-
-
-def _noise(like: torch.Tensor, kind: str) -> torch.Tensor:
-    """Logistic (difference of two Gumbels) or Gumbel noise shaped like ``like``."""
-    # float32 even under bf16 autocast, where 1 - 1e-6 would round to 1 and the log to -inf
-    u = torch.rand(like.shape, device=like.device).clamp(1e-6, 1 - 1e-6)
-    return torch.log(u) - torch.log1p(-u) if kind == "logistic" else -torch.log(-torch.log(u))
-
-
-def _output_distance(task: str, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """MSE of values (regression), KL of class probabilities (classification)."""
-    if task == "regression":
-        return F.mse_loss(student, teacher)
-    if task == "binary":
-        return F.binary_cross_entropy_with_logits(student, torch.sigmoid(teacher))
-    return F.kl_div(
-        F.log_softmax(student, -1),
-        F.log_softmax(teacher, -1),
-        log_target=True,
-        reduction="batchmean",
-    )
 
 
 def selector_recall(covered: np.ndarray, motif_mask: np.ndarray) -> dict[str, float]:

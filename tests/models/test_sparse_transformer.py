@@ -10,7 +10,8 @@ import torch
 from harness.core.dataset import PAD_TOKEN
 from harness.core.model import task_loss
 from harness.train.fit import fit
-from models.sparse_transformer import _Cache, selector_recall
+from models.selector_training import SelectorCache
+from models.sparse_transformer import selector_recall
 from tests.models.helpers import build, make_info, random_tokens, tiny_config, view_of
 
 L = 120  # 30 tokens; k = 3 at sparsity 0.1
@@ -153,7 +154,7 @@ def test_dynamic_training_gives_dropped_tokens_gradient() -> None:
     x = random_tokens(4, L)
     features, token_pad = model.stem(x)
     scores = model.selector_scores(features, token_pad).detach().requires_grad_(True)
-    model._cache = _Cache(x, scores, token_pad)
+    model._cache = SelectorCache(x, scores, token_pad)
     out = model._soft_forward(features, token_pad, scores)
     (grad,) = torch.autograd.grad(out.sum(), scores)
     dropped = model._cache.keep < 0.5
