@@ -32,6 +32,7 @@ from harness.analysis.overview import (
     noise_ceilings,
     settings_table,
 )
+from harness.analysis.sweeps import dataset_specs
 from harness.analysis.traces import importance_maps, learning_curves
 from harness.config.claims import ClaimSet, ClaimSpec
 from harness.config.study import StudyConfig
@@ -175,6 +176,7 @@ def analyze(
             "seed": int(seed),
             "enrichment_q": float(settings.q),
             "facts": {str(k): str(v) for k, v in (facts or {}).items() if v},
+            "dataset_specs": dataset_specs(study_config),
         },
     )
     summary = summary_table(ix.results)

@@ -56,6 +56,9 @@ class StudyMeta:
     n_boot, seed : bootstrap resamples and seed
     enrichment_q : top / bottom share of positions in the enrichment tests
     facts : shown verbatim in the overview, e.g. ``parent_run_id``, ``tracking_uri``
+    dataset_specs : dataset -> ``{"adapter": ..., "params": {...}}`` as the study gave them
+        (:func:`harness.analysis.sweeps.dataset_specs`); empty without a study config, and in
+        analyses saved before it existed
     """
 
     study: str
@@ -72,6 +75,7 @@ class StudyMeta:
     seed: int = 0
     enrichment_q: float = 0.1
     facts: dict[str, str] = field(default_factory=dict)
+    dataset_specs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def model_labels(self) -> list[str]:

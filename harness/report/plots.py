@@ -17,9 +17,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from harness.analysis.headline import CEILING_ROW, CONSTANT_ROW
 from harness.analysis.promoters import TATA_WINDOW
+from harness.analysis.sweeps import Sweep
 from harness.analysis.traces import ImportanceMap
-from harness.report.blocks import Plot, slug
+from harness.report.blocks import Plot, fmt, slug
 
 ABLATION_STYLES = {
     "high_to_low": ("#C44E52", "-"),
@@ -71,6 +73,62 @@ def results_plot(
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     return Plot(slug("results", ds), png_bytes(fig), f"{ds}: test {metric} by model")
+
+
+def sweep_plot(
+    sweep: Sweep, metric: str, rows: pd.DataFrame, models: Sequence[str], note: str = ""
+) -> Plot:
+    """The metric against the swept param: one line per model with its 95% CI as error bars, the
+    noise ceiling dotted and the constant predictor (chance) dashed at each value.
+
+    Parameters
+    ----------
+    sweep : the datasets and the param they differ in
+    rows : :func:`harness.analysis.sweeps.sweep_rows` of ``sweep`` on ``metric`` (value, model,
+        mean, ci_lo, ci_hi), framing rows included; a NaN interval (one seed) draws no bar
+    models : the model labels, in line (and colour) order
+    note : appended to the caption (e.g. that some points have no interval)
+    """
+    palette = colors(models)
+    fig = Figure(layout="constrained", figsize=(6.4, 3.6))
+    ax = fig.add_subplot()
+    for model in models:
+        line = rows[rows["model"] == model]
+        x, mean = line["value"].to_numpy(dtype=float), line["mean"].to_numpy(dtype=float)
+        err = np.vstack(
+            [mean - line["ci_lo"].to_numpy(float), line["ci_hi"].to_numpy(float) - mean]
+        )
+        ax.errorbar(
+            x,
+            mean,
+            yerr=np.nan_to_num(err),
+            color=palette[model],
+            marker="o",
+            capsize=3,
+            label=model,
+        )
+    # the same styles as the results plot: constant predictor grey dashed, ceiling red dotted
+    for label, color, style in ((CEILING_ROW, "#C44E52", ":"), (CONSTANT_ROW, "grey", "--")):
+        bound = rows[rows["model"] == label]
+        if bound["mean"].notna().any():
+            name = "constant predictor (chance)" if label == CONSTANT_ROW else label
+            ax.plot(bound["value"], bound["mean"], color=color, ls=style, lw=1.2, label=name)
+    if sweep.log_scale:
+        ax.set_xscale("log")
+        ax.minorticks_off()  # the ticks are the values themselves
+    ax.set_xticks([float(v) for v in sweep.values], [fmt(v) for v in sweep.values])
+    ax.set_xlabel(sweep.axis_label)
+    ax.set_ylabel(f"test {metric}")
+    ax.set_title(f"{sweep.adapter}: test {metric} vs {sweep.param}", fontsize=10)
+    # outside the axes: lines of several models cross the whole width, so no corner is free
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return Plot(
+        slug("sweep", sweep.param, sweep.datasets[0]),
+        png_bytes(fig),
+        f"{', '.join(sweep.datasets)}: test {metric} vs {sweep.axis_label}, mean and 95% CI "
+        "over seeds per model; noise ceiling dotted, constant predictor dashed"
+        + (f"; {note}" if note else ""),
+    )
 
 
 def curves_plot(ds: str, keys: Sequence[str], curves: pd.DataFrame, models: Sequence[str]) -> Plot:

@@ -3,8 +3,9 @@
 ``write_report`` writes a self-contained ``index.html`` and its Markdown twin ``report.md`` from
 the same list of sections, each a list of text, table and figure blocks. The HTML embeds every
 figure as a base64 PNG (no external assets); the Markdown links the same PNGs, written to
-``figures/`` beside it. Every section is always present; one with nothing to show says
-``no data: <why>``.
+``figures/`` beside it. Every section of :data:`SECTIONS` is always present; one with nothing to
+show says ``no data: <why>``. Those of :data:`OPTIONAL_SECTIONS` appear only when the study has
+what they show (the sweep section: datasets that differ in one param).
 
 The page is a pure function of the Analysis: rendering one Analysis twice, or once after
 ``Analysis.save`` / ``Analysis.load``, gives the same bytes. Its only time stamp is the
@@ -33,6 +34,7 @@ from harness.report.summary_sections import (
     section_results,
     section_settings,
 )
+from harness.report.sweep_section import SWEEP_TITLE, section_sweeps
 
 SECTIONS = (
     "Overview",
@@ -47,14 +49,18 @@ SECTIONS = (
     "Compute",
     "Claims",
 )
+# shown only when they have blocks; one study in many has what they show
+OPTIONAL_SECTIONS = (SWEEP_TITLE,)
 
 
 def build_sections(analysis: Analysis) -> list[Section]:
-    """The report's sections in :data:`SECTIONS` order."""
+    """The report's sections in :data:`SECTIONS` order, an optional one after the section it
+    extends (the sweep section after Results) when it has blocks."""
     builders = [
         section_overview,
         section_settings,
         section_results,
+        section_sweeps,
         section_baselines,
         section_significance,
         section_learning_curves,
@@ -64,7 +70,8 @@ def build_sections(analysis: Analysis) -> list[Section]:
         section_compute,
         section_claims,
     ]
-    return [build(analysis) for build in builders]
+    built = [build(analysis) for build in builders]
+    return [sec for sec in built if sec.blocks or sec.title not in OPTIONAL_SECTIONS]
 
 
 def write_report(analysis: Analysis, out_dir: Path) -> dict[str, Path]:

@@ -34,6 +34,7 @@ VIEW_AND_STAGE = [
             "index",
             "masking",
             "overview",
+            "sweeps",
             "traces",
         )
     ),
