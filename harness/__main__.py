@@ -23,6 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from harness.bench import DEFAULT_LENGTHS, LONG_LENGTHS, MODES
 from harness.config.load import load_study
 from harness.config.study import check_tracking_uri
 from harness.config.tune import apply_overrides
@@ -252,25 +253,56 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """Measure the grid (each point in a fresh process), print the table and the log-log slopes,
+    and log all of it as one run of the MLflow experiment ``bench``; ``--out`` / ``--plot`` also
+    write the CSV and PNG locally."""
     from harness.bench.plots import plot_scaling  # noqa: PLC0415 (heavy, see docstring)
-    from harness.bench.speed import bench, loglog_slopes  # noqa: PLC0415 (heavy, see docstring)
-
-    if args.out and Path(args.out).is_dir():
-        raise UserError(f"--out: {args.out} is a folder; give the path of a CSV file")
-    frame = bench(
-        args.models, args.lengths, args.batch_size, args.repeats, args.device, args.threads
+    from harness.bench.record import EXPERIMENT, log_bench  # noqa: PLC0415 (heavy, see docstring)
+    from harness.bench.speed import (  # noqa: PLC0415 (heavy, see docstring)
+        check_arguments,
+        loglog_slopes,
+        run_bench,
     )
-    out.print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    if frame["length"].nunique() >= 2:
+    from harness.run.tracking import Tracker  # noqa: PLC0415 (heavy, see docstring)
+
+    for flag, path in (("--out", args.out), ("--plot", args.plot)):
+        if path and Path(path).is_dir():
+            raise UserError(f"{flag}: {path} is a folder; give the path of a file")
+    if args.tracking_uri:
+        check_tracking_uri(args.tracking_uri, "--tracking-uri")
+    plan = check_arguments(
+        args.models,
+        args.lengths + (list(LONG_LENGTHS) if args.long else []),
+        args.batch_size,
+        args.repeats,
+        args.device,
+        args.threads,
+        args.modes,
+        args.token_budget,
+        args.max_memory_gb,
+        args.max_seconds,
+    )
+    tracker = Tracker(args.tracking_uri, EXPERIMENT)
+    run_id = tracker.start_run("bench", {"kind": "bench"})
+    try:
+        frame = run_bench(plan, show_progress=not args.no_progress)
         slopes = loglog_slopes(frame)
-        out.print("log-log slopes against length (1 = linear, 2 = quadratic):")
-        out.print(slopes.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        log_bench(tracker, run_id, plan.params(), frame, slopes)
+    except BaseException as err:  # the run records why it ended, then the error goes on up
+        stopped = isinstance(err, KeyboardInterrupt)
+        tracker.finish(run_id, f"{type(err).__name__}: {err}", "KILLED" if stopped else "FAILED")
+        raise
+    tracker.finish(run_id)
+    out.print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"), highlight=False)
+    out.print("log-log slopes against length (1 = linear, 2 = quadratic; budget: 0 and 1):")
+    out.print(slopes.to_string(index=False, float_format=lambda v: f"{v:.2f}"), highlight=False)
     if args.plot:
         out.print(f"plot: {plot_scaling(frame, Path(args.plot))}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(args.out, index=False)
         out.print(f"written: {args.out}")
+    out.print(f"MLflow run {run_id} ({tracker.uri}, experiment {EXPERIMENT})")
     return 0
 
 
@@ -334,13 +366,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default reports/<study>)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("bench", help="time inference and peak memory of models by length")
+    p = sub.add_parser(
+        "bench", help="time and peak memory of inference and a training step, by length"
+    )
     p.add_argument("models", nargs="+", help="registered model names")
-    p.add_argument("--lengths", type=int, nargs="+", default=[200, 1000, 4000])
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument(
+        "--lengths",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_LENGTHS),
+        help=f"sequence lengths in bases (default {' '.join(map(str, DEFAULT_LENGTHS))})",
+    )
+    p.add_argument(
+        "--long",
+        action="store_true",
+        help=f"also the lengths {' '.join(map(str, LONG_LENGTHS))}",
+    )
+    p.add_argument("--batch-size", type=int, default=1, help="sequences per batch (default 1)")
+    p.add_argument(
+        "--token-budget",
+        type=int,
+        help="also run each length at max(1, N // length) sequences per batch",
+    )
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        default=list(MODES),
+        help=f"passes to measure: {', '.join(MODES)} (default both)",
+    )
+    p.add_argument("--repeats", type=int, default=3, help="timed passes per point (median)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--max-memory-gb",
+        type=float,
+        default=16.0,
+        help="memory cap per point in GiB; longer lengths are skipped past it (default 16)",
+    )
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=60.0,
+        help="time cap per pass in seconds; longer lengths are skipped past it (default 60)",
+    )
+    p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or mlruns/)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--out", help="also write the table as CSV")
     p.add_argument("--plot", help="also draw time and memory against length (log-log PNG)")
     p.set_defaults(func=cmd_bench)

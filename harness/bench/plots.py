@@ -1,4 +1,9 @@
-"""``harness bench --plot``: time and peak memory against length, log-log, one line per model."""
+"""``harness bench --plot``: time and peak memory against length, log-log, one line per model.
+
+One row of panels per mode (inference, training step), three columns: time per batch, tensor
+peak, RSS peak. A solid line is the fixed batch, a dashed one the fixed token budget; points that
+did not run (``stopped``) are left out.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +14,49 @@ from matplotlib.figure import Figure
 
 from harness.report.plots import colors, png_bytes
 
+PANELS = (
+    ("ms_per_batch", "time per batch (ms)"),
+    ("tensor_peak_mb", "tensor peak (MiB)"),
+    ("rss_peak_mb", "RSS peak (MiB)"),
+)
+_STYLES = {"batch": "-", "budget": "--"}
+
+
+def scaling_figure(frame: pd.DataFrame) -> Figure:
+    """The figure of :func:`plot_scaling`; panels for columns the frame lacks are left out."""
+    panels = [(c, label) for c, label in PANELS if c in frame.columns]
+    modes = list(dict.fromkeys(frame["mode"])) if "mode" in frame else [None]
+    fig = Figure(figsize=(4.2 * len(panels), 3.6 * len(modes)), layout="constrained")
+    axes = fig.subplots(len(modes), len(panels), squeeze=False)
+    palette = colors(list(dict.fromkeys(frame["model"])))
+    for row, mode in zip(axes, modes, strict=True):
+        rows = frame if mode is None else frame[frame["mode"] == mode]
+        keys = [c for c in ("model", "setting") if c in rows.columns]
+        for ax, (column, label) in zip(row, panels, strict=True):
+            for values, runs in rows.groupby(keys, sort=False):
+                values = values if isinstance(values, tuple) else (values,)
+                name, setting = values[0], values[1] if len(values) > 1 else "batch"
+                ok = runs[(runs[column] > 0) & (runs[column] < float("inf"))]
+                ok = ok.sort_values("length")
+                ax.plot(
+                    ok["length"],
+                    ok[column],
+                    _STYLES.get(setting, ":"),
+                    marker="o",
+                    markersize=3,
+                    label=name if setting == "batch" else f"{name} ({setting})",
+                    color=palette[name],
+                )
+            title = label if mode is None else f"{mode}: {label}"
+            ax.set(xscale="log", yscale="log", xlabel="sequence length (bases)", title=title)
+            ax.grid(True, which="both", alpha=0.3)
+        row[0].legend(fontsize=7)
+    return fig
+
 
 def plot_scaling(frame: pd.DataFrame, path: Path) -> Path:
-    """Two log-log panels (ms per batch, peak memory MiB) against length, one line per model;
-    points that did not run (out of memory) are left out. Written to ``path`` as PNG."""
-    fig = Figure(figsize=(10, 4))
-    axes = fig.subplots(1, 2)
-    palette = colors(list(dict.fromkeys(frame["model"])))
-    panels = (("ms_per_batch", "time per batch (ms)"), ("peak_mem_mb", "peak memory (MiB)"))
-    for ax, (column, label) in zip(axes, panels, strict=True):
-        for name, runs in frame.groupby("model", sort=False):
-            ok = runs[(runs[column] > 0) & (runs[column] < float("inf"))].sort_values("length")
-            ax.plot(ok["length"], ok[column], marker="o", label=name, color=palette[name])
-        ax.set(xscale="log", yscale="log", xlabel="sequence length (bases)", ylabel=label)
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=8)
+    """:func:`scaling_figure` of ``frame`` (:func:`~harness.bench.speed.run_bench` rows), written
+    to ``path`` as PNG."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png_bytes(fig))
+    path.write_bytes(png_bytes(scaling_figure(frame)))
     return path

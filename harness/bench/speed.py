@@ -1,118 +1,114 @@
-"""``harness bench``: inference time and peak memory of the model box alone, by sequence length.
+"""``harness bench``: time and peak memory of the model box alone (inference and one training
+step), by sequence length, at a fixed batch and at a fixed token budget.
 
 Speed and memory figures are measured here and written down; tests never assert wall-clock limits.
 Every argument is checked before the first model is built (:func:`check_arguments`), so a typo
-costs a one-line error rather than a half-finished table.
+costs a one-line error rather than a half-finished table. Each point runs in a fresh process
+(:mod:`harness.bench.isolate`); a point that runs out of memory or time, or is estimated to, is
+recorded with the reason and the model's longer lengths are skipped for the same reason.
 """
 
 from __future__ import annotations
 
-import gc
+import math
 import os
-import time
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from harness.core.dataset import DatasetInfo
+from harness.bench import MODES, isolate
+from harness.bench.worker import PointSpec
 from harness.core.devices import MAX_THREADS, resolve_device
 from harness.core.errors import UserError
 from harness.core.model import FittedModel
-from harness.core.registry import get_model
+from harness.core.registry import get_model, suggest
 
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
+GIB = 2**30
 # Memory one token of one sequence is assumed to take when the length bound is derived: its int64
 # id plus 256 float32 activations alive at once (e.g. width 64 in four tensors). A low estimate
 # for the registered models, so only lengths that cannot fit are refused; a model quadratic in
-# the length can still run out below the bound (on CUDA that is recorded as a row, not an error).
+# the length can still run out below the bound (that is recorded as a row, not an error).
 BYTES_PER_TOKEN = 8 + 4 * 256
+COLUMNS = (
+    "model",
+    "mode",
+    "setting",
+    "length",
+    "batch_size",
+    "n_params",
+    "macs_per_seq",
+    "ms_per_batch",
+    "us_per_seq",
+    "tensor_peak_mb",
+    "rss_peak_mb",
+    "stopped",
+)
+# messages above the live progress line, never broken (paths and model names stay whole)
+console = Console(stderr=True, soft_wrap=True)
 
 
-def _rss_kib(field: str) -> int | None:
-    if not _STATUS.exists():
-        return None
-    for line in _STATUS.read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return None
+@dataclass(frozen=True)
+class BenchPlan:
+    """Checked ``harness bench`` arguments (:func:`check_arguments`); lengths ascending, modes in
+    :data:`~harness.bench.MODES` order."""
+
+    models: tuple[str, ...]
+    lengths: tuple[int, ...]
+    batch_size: int = 1
+    repeats: int = 3
+    device: str = "cpu"
+    threads: int = 2
+    modes: tuple[str, ...] = MODES
+    token_budget: int | None = None
+    max_memory_gb: float = 16.0
+    max_seconds: float | None = 60.0
+    memory_bytes: int = field(default=16 * GIB)  # max_memory_gb, at most what the device has
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        """``batch`` (``batch_size`` sequences), then ``budget`` with a token budget."""
+        return ("batch", "budget") if self.token_budget else ("batch",)
+
+    def batch_for(self, setting: str, length: int) -> int:
+        """Sequences per batch: ``batch_size``, or ``max(1, token_budget // length)``."""
+        if setting == "budget" and self.token_budget:
+            return max(1, self.token_budget // length)
+        return self.batch_size
+
+    @property
+    def n_points(self) -> int:
+        return len(self.models) * len(self.settings) * len(self.lengths) * len(self.modes)
+
+    def params(self) -> dict[str, object]:
+        """What a run records of the plan (MLflow params), torch's version with it."""
+        return {
+            "models": list(self.models),
+            "lengths": list(self.lengths),
+            "batch_size": self.batch_size,
+            "token_budget": self.token_budget or 0,
+            "modes": list(self.modes),
+            "repeats": self.repeats,
+            "threads": self.threads,
+            "device": self.device,
+            "max_memory_gb": round(self.memory_bytes / GIB, 3),
+            "max_seconds": self.max_seconds or 0,
+            "torch": torch.__version__,
+        }
 
 
-def _reset_peak() -> bool:
-    """Reset the kernel's peak-RSS mark (Linux >= 4.0), so the next peak is this model's."""
-    try:
-        _CLEAR_REFS.write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def bench_model(
-    name: str,
-    length: int,
-    batch_size: int = 64,
-    repeats: int = 5,
-    task: str = "binary",
-    device: str = "cpu",
-    params: dict | None = None,
-) -> dict[str, float | str]:
-    """Time ``repeats`` forward passes over a random batch; report per-sequence figures.
-
-    Returns
-    -------
-    dict with model, length, batch_size, n_params, macs_per_seq, ms_per_batch (median),
-    us_per_seq, peak_mem_mb (peak RSS growth over the inputs and weights already in memory, on
-    CPU; max allocated on CUDA; NaN where the kernel cannot reset its peak mark)
-    """
-    entry = get_model(name)
-    info = DatasetInfo(length=length, task=task, n_classes=2 if task != "regression" else 1)
-    torch.manual_seed(0)
-    model = entry.factory(entry.params.model_validate(params or {}), info)
-    if isinstance(model, FittedModel):
-        raise UserError(f"bench: {name!r} is not a torch model (nothing to time)")
-    model.to(device).eval()
-    tokens = torch.randint(0, 4, (batch_size, length), device=device)
-    gc.collect()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    # The baseline is taken before the warm-up pass, so memory the allocator keeps for reuse
-    # after it still counts towards this model's peak.
-    base = _rss_kib("VmRSS")
-    reset = _reset_peak()
-    with torch.no_grad():
-        model(tokens)  # warm-up: allocator and kernels, not timed
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(tokens)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-    if device.startswith("cuda"):
-        peak = torch.cuda.max_memory_allocated() / 2**20
-    elif reset and base is not None:
-        peak = max(_rss_kib("VmHWM") - base, 0) / 1024
-    else:
-        peak = float("nan")
-    ms = float(np.median(times) * 1000)
-    return {
-        "model": name,
-        "length": length,
-        "batch_size": batch_size,
-        "n_params": model.n_params,
-        "macs_per_seq": model.macs(length),
-        "ms_per_batch": ms,
-        "us_per_seq": ms * 1000 / batch_size,
-        "peak_mem_mb": peak,
-    }
-
-
+# ------------------------------------------------------------------------------------ checks
 def _at_least_one(flag: str, value: int) -> None:
     if value < 1:
         raise UserError(f"{flag}: {value} is out of range (valid: 1 or more)")
+
+
+def _above_zero(flag: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise UserError(f"{flag}: {value:g} is out of range (valid: a number above 0)")
 
 
 def _check_models(models: list[str]) -> None:
@@ -123,6 +119,16 @@ def _check_models(models: list[str]) -> None:
         factory = get_model(name).factory  # unknown names: UserError listing the valid ones
         if isinstance(factory, type) and issubclass(factory, FittedModel):
             raise UserError(f"bench: {name!r} is not a torch model (nothing to time)")
+
+
+def _check_modes(modes: list[str]) -> None:
+    if not modes:
+        raise UserError(f"--modes: none given (valid: {', '.join(MODES)})")
+    for mode in modes:
+        if mode not in MODES:
+            raise UserError(
+                f"--modes: unknown mode {mode!r}{suggest(mode, MODES)} (valid: {', '.join(MODES)})"
+            )
 
 
 def device_memory(device: str) -> int:
@@ -169,91 +175,270 @@ def _check_lengths(lengths: list[int], batch_size: int, device: str) -> None:
 def check_arguments(
     models: list[str],
     lengths: list[int],
-    batch_size: int,
-    repeats: int,
-    device: str,
-    threads: int,
-) -> str:
-    """Refuse bad ``harness bench`` arguments before any work; returns the concrete device.
+    batch_size: int = 1,
+    repeats: int = 3,
+    device: str = "cpu",
+    threads: int = 2,
+    modes: list[str] | tuple[str, ...] = MODES,
+    token_budget: int | None = None,
+    max_memory_gb: float = 16.0,
+    max_seconds: float | None = 60.0,
+) -> BenchPlan:
+    """Refuse bad ``harness bench`` arguments before any work; returns the plan to run.
 
     Raises
     ------
     UserError
-        One line naming the flag and its valid range: a count below 1, an unknown or non-torch
-        model, a device that is unknown or not on this machine, or a length below 1 or beyond
-        the memory bound of :func:`_check_lengths`.
+        One line naming the flag and its valid range: a count below 1 (batch size, repeats,
+        threads, token budget), a mode not in :data:`~harness.bench.MODES`, a memory cap or
+        time cap that is not a number above 0, an unknown or non-torch model, a device that is
+        unknown or not on this machine, or a length (or a token budget) below 1 or beyond the
+        memory bound of :func:`_check_lengths`.
     """
     _at_least_one("--batch-size", batch_size)
     _at_least_one("--repeats", repeats)
     _at_least_one("--threads", threads)
     if threads > MAX_THREADS:
         raise UserError(f"--threads: {threads} is too many (valid: 1 to {MAX_THREADS})")
+    if token_budget is not None:
+        _at_least_one("--token-budget", token_budget)
+    _check_modes(list(modes))
+    _above_zero("--max-memory-gb", max_memory_gb)
+    if max_seconds is not None:
+        _above_zero("--max-seconds", max_seconds)
     _check_models(models)
     resolved = resolve_device(device, where="--device")
     _check_lengths(lengths, batch_size, resolved)
-    return resolved
+    memory = device_memory(resolved)
+    if token_budget is not None and token_budget * BYTES_PER_TOKEN > memory:
+        raise UserError(
+            f"--token-budget: {token_budget} does not fit {resolved}: about "
+            f"{_size(token_budget * BYTES_PER_TOKEN)} estimated, {resolved} has {_size(memory)} "
+            f"(valid: 1 to {memory // BYTES_PER_TOKEN})"
+        )
+    return BenchPlan(
+        models=tuple(dict.fromkeys(models)),
+        lengths=tuple(sorted(set(lengths))),
+        batch_size=batch_size,
+        repeats=repeats,
+        device=resolved,
+        threads=threads,
+        modes=tuple(m for m in MODES if m in modes),
+        token_budget=token_budget,
+        max_memory_gb=max_memory_gb,
+        max_seconds=max_seconds,
+        memory_bytes=min(int(max_memory_gb * GIB), memory),
+    )
+
+
+# ------------------------------------------------------------------------------------ the grid
+def _extrapolate(points: list[tuple[int, float]], length: int) -> float | None:
+    """The value at ``length`` along the log-log line through the last two measured ``(length,
+    value)`` points (linear in length from a single point); None with none."""
+    ok = [(x, y) for x, y in points if np.isfinite(y) and y > 0]
+    if not ok:
+        return None
+    (x1, y1), slope = ok[-1], 1.0
+    if len(ok) >= 2:
+        x0, y0 = ok[-2]
+        slope = max(0.0, math.log(y1 / y0) / math.log(x1 / x0))
+    return y1 * (length / x1) ** slope
+
+
+@dataclass
+class _Series:
+    """One (model, setting, mode): its measured rows so far and the reason it stopped."""
+
+    rows: list[dict[str, object]] = field(default_factory=list)
+    stopped: str = ""
+
+    def estimate(self, plan: BenchPlan, length: int, batch: int) -> str:
+        """A stop reason when the next point is estimated beyond the memory or time cap.
+
+        Memory: the larger of the tensor and RSS peaks extrapolated from the measured points,
+        or, before any, :data:`BYTES_PER_TOKEN` per token of the batch (a lower bound). Time:
+        the time per batch extrapolated the same way.
+        """
+        memory = _extrapolate([(r["length"], _peak_mb(r)) for r in self.rows], length)
+        needed = memory * 2**20 if memory is not None else batch * length * BYTES_PER_TOKEN
+        if needed > plan.memory_bytes:
+            return f"over {plan.memory_bytes / GIB:g} GB estimate"
+        seconds = _extrapolate([(r["length"], r["ms_per_batch"]) for r in self.rows], length)
+        if (
+            plan.max_seconds is not None
+            and seconds is not None
+            and seconds / 1000 > plan.max_seconds
+        ):
+            return "over time cap estimate"
+        return ""
+
+
+def _peak_mb(row: dict[str, object]) -> float:
+    """The larger of a measured row's tensor and RSS peaks (MiB), NaN when neither is known."""
+    known = [float(row[c]) for c in ("tensor_peak_mb", "rss_peak_mb") if np.isfinite(row[c])]
+    return max(known, default=float("nan"))
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]bench"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not enabled,
+        transient=True,
+    )
+
+
+def run_bench(plan: BenchPlan, show_progress: bool = False) -> pd.DataFrame:
+    """Every (model, setting, length, mode) point of ``plan``, each in a fresh process.
+
+    Lengths run in ascending order per model and setting, inference before the training step at
+    each length. A point that stops (out of memory, over the time cap, an error, or estimated
+    over either cap by :meth:`_Series.estimate`) is a row with its ``stopped`` reason; every
+    longer length of that (model, setting, mode) is a row with the same reason and is not run,
+    and a stopped inference point stops the training step at the same lengths too (a training
+    step needs more of both). A ``budget`` point whose batch equals the fixed batch reuses that
+    measurement.
+
+    Returns
+    -------
+    one row per point, columns :data:`COLUMNS` (figures NaN where ``stopped`` is not empty),
+    sorted by model (as given), setting, mode and length.
+    """
+    series = {
+        (m, s, mode): _Series() for m in plan.models for s in plan.settings for mode in plan.modes
+    }
+    done: dict[tuple[str, str, int, int], dict[str, object]] = {}
+    with _progress(show_progress) as progress:
+        task = progress.add_task("", total=plan.n_points)
+        for name in plan.models:
+            for setting in plan.settings:
+                for length in plan.lengths:
+                    batch = plan.batch_for(setting, length)
+                    for mode in plan.modes:
+                        progress.update(task, description=f"{name} {mode} L={length:,} ×{batch}")
+                        _run_one(plan, series, done, (name, setting, mode), length, batch)
+                        progress.advance(task)
+    rows = [row for s in series.values() for row in s.rows]
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _run_one(
+    plan: BenchPlan,
+    series: dict[tuple[str, str, str], _Series],
+    done: dict[tuple[str, str, int, int], dict[str, object]],
+    key: tuple[str, str, str],
+    length: int,
+    batch: int,
+) -> None:
+    """Measure (or skip) one point and append its row to its series."""
+    name, setting, mode = key
+    line = series[key]
+    reason = line.stopped or line.estimate(plan, length, batch)
+    figures: dict[str, object] = {}
+    if not reason:
+        figures = done.get((name, mode, length, batch)) or measure_point(plan, key, length, batch)
+        done[(name, mode, length, batch)] = figures
+        reason = str(figures.get("stopped", ""))
+    row = {"model": name, "mode": mode, "setting": setting, "length": length, "batch_size": batch}
+    line.rows.append({**row, **figures, "stopped": reason})
+    if reason and not line.stopped:
+        line.stopped = reason
+        if mode == MODES[0] and (name, setting, MODES[1]) in series:
+            train = series[(name, setting, MODES[1])]
+            train.stopped = train.stopped or reason
+
+
+def measure_point(
+    plan: BenchPlan, key: tuple[str, str, str], length: int, batch: int
+) -> dict[str, object]:
+    """One point in a fresh process (:func:`harness.bench.isolate.run_point`)."""
+    name, _, mode = key
+    spec = PointSpec(
+        model=name,
+        length=length,
+        batch_size=batch,
+        mode=mode,
+        repeats=plan.repeats,
+        device=plan.device,
+        threads=plan.threads,
+        max_seconds=plan.max_seconds,
+        max_memory_bytes=plan.memory_bytes,
+    )
+    return isolate.run_point(spec)
 
 
 def bench(
     models: list[str],
     lengths: list[int],
-    batch_size: int = 64,
-    repeats: int = 5,
+    batch_size: int = 1,
+    repeats: int = 3,
     device: str = "cpu",
     threads: int = 2,
+    show_progress: bool = False,
+    **options: object,
 ) -> pd.DataFrame:
-    """:func:`bench_model` for every model × length; one row each.
+    """:func:`check_arguments`, then :func:`run_bench`; ``options`` are the other arguments of
+    :func:`check_arguments` (``modes``, ``token_budget``, ``max_memory_gb``, ``max_seconds``).
 
     Raises
     ------
     UserError
-        Bad arguments (:func:`check_arguments`), before anything is built or timed.
+        Bad arguments, before anything is built or timed.
     """
-    device = check_arguments(models, lengths, batch_size, repeats, device, threads)
-    torch.set_num_threads(threads)
-    rows = []
-    for length in lengths:
-        for name in models:
-            try:
-                rows.append(bench_model(name, length, batch_size, repeats, device=device))
-            except torch.cuda.OutOfMemoryError:
-                rows.append(
-                    {
-                        "model": name,
-                        "length": length,
-                        "batch_size": batch_size,
-                        "ms_per_batch": float("nan"),
-                        "peak_mem_mb": float("inf"),
-                    }
-                )
-    return pd.DataFrame(rows)
+    plan = check_arguments(models, lengths, batch_size, repeats, device, threads, **options)
+    return run_bench(plan, show_progress)
+
+
+# -------------------------------------------------------------------------------------- slopes
+_SLOPES = {
+    "ms_per_batch": "time_slope",
+    "tensor_peak_mb": "tensor_memory_slope",
+    "rss_peak_mb": "rss_memory_slope",
+}
+
+
+def _slope(runs: pd.DataFrame, column: str) -> float:
+    ok = runs[np.isfinite(runs[column]) & (runs[column] > 0)]
+    if ok["length"].nunique() < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(ok["length"]), np.log(ok[column]), 1)[0])
 
 
 def loglog_slopes(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per model, the fitted slope of log(time) and log(peak memory) against log(length).
+    """Per model (and mode and setting, where the frame has them), the fitted slope of the log
+    of time and of each peak memory against log(length), and where the series stopped.
 
     Parameters
     ----------
-    frame : :func:`bench` rows (``model``, ``length``, ``ms_per_batch``, ``peak_mem_mb``)
+    frame : :func:`run_bench` rows (at least ``model``, ``length`` and one of ``ms_per_batch``,
+        ``tensor_peak_mb``, ``rss_peak_mb``)
 
     Returns
     -------
-    one row per model: ``model``, ``lengths`` (``"1024-32768"``), ``time_slope``,
-    ``memory_slope`` (1 = linear in length, 2 = quadratic; NaN with fewer than two finite,
-    positive points)
+    one row per series: its keys, ``lengths`` (measured range, ``"1024-32768"``), a slope per
+    figure (1 = linear in length, 2 = quadratic; at a fixed token budget 0 = linear, 1 =
+    quadratic; NaN with fewer than two finite, positive points), and with a ``stopped`` column
+    ``stopped_at`` (the first length that stopped, 0 for none) and its reason ``stopped``.
     """
+    keys = [c for c in ("model", "mode", "setting") if c in frame.columns]
     rows = []
-    for name, runs in frame.groupby("model", sort=False):
-        row: dict[str, object] = {
-            "model": name,
-            "lengths": f"{runs['length'].min()}-{runs['length'].max()}",
-        }
-        for column, key in (("ms_per_batch", "time_slope"), ("peak_mem_mb", "memory_slope")):
-            ok = runs[np.isfinite(runs[column]) & (runs[column] > 0)]
-            row[key] = (
-                float(np.polyfit(np.log(ok["length"]), np.log(ok[column]), 1)[0])
-                if ok["length"].nunique() >= 2
-                else float("nan")
-            )
+    for values, runs in frame.groupby(keys, sort=False):
+        values = values if isinstance(values, tuple) else (values,)
+        row: dict[str, object] = dict(zip(keys, values, strict=True))
+        stops = runs[runs["stopped"].fillna("") != ""] if "stopped" in runs else runs.iloc[:0]
+        measured = runs.drop(stops.index)
+        span = measured if len(measured) else runs
+        row["lengths"] = f"{span['length'].min()}-{span['length'].max()}"
+        for column, name in _SLOPES.items():
+            if column in runs:
+                row[name] = _slope(measured, column)
+        if "stopped" in runs:
+            first = stops.sort_values("length").head(1)
+            row["stopped_at"] = int(first["length"].iloc[0]) if len(first) else 0
+            row["stopped"] = str(first["stopped"].iloc[0]) if len(first) else ""
         rows.append(row)
     return pd.DataFrame(rows)

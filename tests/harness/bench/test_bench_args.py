@@ -16,12 +16,12 @@ HUGE = str(10**15)  # tokens per sequence no machine holds at any batch size
 
 @pytest.fixture(autouse=True)
 def _no_benchmarking(monkeypatch):
-    """A refused command must not reach the timing loop."""
+    """A refused command must not reach the measuring loop."""
 
     def refuse(*args, **kwargs):
-        raise AssertionError("bench_model ran for a refused command")
+        raise AssertionError("a point was measured for a refused command")
 
-    monkeypatch.setattr(speed, "bench_model", refuse)
+    monkeypatch.setattr(speed, "measure_point", refuse)
 
 
 REFUSED = [
@@ -42,6 +42,29 @@ REFUSED = [
     pytest.param(["--repeats", "-3"], r"--repeats: -3 .*valid: 1", id="repeats-negative"),
     pytest.param(["--threads", "0"], r"--threads: 0 .*valid: 1 or more", id="threads-zero"),
     pytest.param(["--threads", "-1"], r"--threads: -1 .*valid: 1", id="threads-negative"),
+    pytest.param(
+        ["--token-budget", "0"], r"--token-budget: 0 .*valid: 1 or more", id="budget-zero"
+    ),
+    pytest.param(
+        ["--token-budget", HUGE],
+        r"--token-budget: \d+ does not fit cpu.*valid: 1 to \d+",
+        id="budget-beyond-memory",
+    ),
+    pytest.param(
+        ["--modes", "inference", "training"],
+        r"--modes: unknown mode 'training'.*\(valid: inference, train_step\)",
+        id="unknown-mode",
+    ),
+    pytest.param(
+        ["--max-memory-gb", "0"], r"--max-memory-gb: 0 .*valid: a number above 0", id="mem-zero"
+    ),
+    pytest.param(["--max-memory-gb", "-4"], r"--max-memory-gb: -4 ", id="mem-negative"),
+    pytest.param(["--max-memory-gb", "nan"], r"--max-memory-gb: nan ", id="mem-nan"),
+    pytest.param(
+        ["--max-seconds", "0"], r"--max-seconds: 0 .*valid: a number above 0", id="time-zero"
+    ),
+    pytest.param(["--max-seconds", "inf"], r"--max-seconds: inf ", id="time-inf"),
+    pytest.param(["--tracking-uri", "ftp://x"], r"--tracking-uri", id="tracking-uri-scheme"),
     pytest.param(["--device", "tpu9"], r"--device: unknown device 'tpu9' \(valid: .*cpu", id="tpu"),
     pytest.param(["--device", ""], r"--device: unknown device ''", id="device-empty"),
     pytest.param(["--device", "cuda:x"], r"--device: unknown device 'cuda:x'", id="cuda-no-index"),
@@ -95,5 +118,20 @@ def test_the_first_bad_flag_is_named_even_after_good_models(capsys, tmp_path):
 
 
 def test_good_arguments_pass_the_check():
-    device = speed.check_arguments(["attention"], [32, 64], 4, 1, "auto", 1)
-    assert device in {"cpu", "cuda"}
+    plan = speed.check_arguments(
+        ["attention"], [64, 32, 64], 4, 1, "auto", 1, ["train_step", "inference"], 100
+    )
+    assert plan.device in {"cpu", "cuda"}
+    assert plan.lengths == (32, 64)  # ascending, once each
+    assert plan.modes == ("inference", "train_step")  # inference first at every length
+    assert plan.settings == ("batch", "budget")
+    assert [plan.batch_for("budget", n) for n in plan.lengths] == [3, 1]
+
+
+def test_long_adds_the_lengths_beyond_100k(capsys, tmp_path):
+    """``--long`` lengths are checked like the others: at a batch that holds 100,000 bases per
+    sequence, 64 fits and the first long length (131,072) is refused, before any work."""
+    batch = speed.device_memory("cpu") // (100_000 * speed.BYTES_PER_TOKEN)
+    argv = ["bench", "attention", "--lengths", "64", "--long", "--batch-size", str(batch)]
+    line = assert_refused(argv, capsys, tmp_path)
+    assert "--lengths: 131072 does not fit cpu" in line
