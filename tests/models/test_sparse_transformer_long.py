@@ -7,6 +7,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from harness.bench.memory import cpu_tensor_peak
 from harness.core.dataset import PAD_TOKEN
 from harness.core.model import task_loss
 from harness.core.registry import get_model
@@ -156,3 +157,18 @@ def test_router_training_backpropagates_only_through_kept_fields() -> None:
     assert model.stem.conv.weight.grad is not None
     # every embedding computed with gradient is a (B*K, field) window, not the whole sequence
     assert all(e.shape[0] * e.shape[1] < 0.5 * x.numel() for e in embedded if e.requires_grad)
+
+
+def test_streamed_inference_memory_grows_with_the_chunk_not_the_length() -> None:
+    """Tensor memory (profiler) of a forward pass at 4 kb and 64 kb: flat when streamed, ~16x
+    for the whole-sequence stem the training path runs."""
+    streamed, whole = {}, {}
+    for length in (4096, 65536):
+        info = make_info("binary", length)
+        model = build("sparse_transformer", info, keep_tokens=16, select_chunk=64).eval()
+        x = random_tokens(1, length)
+        with torch.no_grad():
+            streamed[length] = cpu_tensor_peak(lambda m=model, x=x: m(x))
+            whole[length] = cpu_tensor_peak(lambda m=model, x=x: m.head(m.embed(x), x))
+    assert streamed[65536] < 1.25 * streamed[4096]
+    assert whole[65536] > 10 * whole[4096] and whole[65536] > 20 * streamed[65536]
