@@ -369,7 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "bench", help="time and peak memory of inference and a training step, by length"
     )
-    p.add_argument("models", nargs="+", help="registered model names")
+    p.add_argument(
+        "models",
+        nargs="+",
+        help="registered model names, each optionally with parameters: "
+        "NAME:KEY=VALUE,KEY=VALUE (e.g. sparse_transformer:keep_tokens=1024)",
+    )
     p.add_argument(
         "--lengths",
         type=int,

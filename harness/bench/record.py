@@ -7,6 +7,7 @@ over anything with the :class:`RunLog` methods (``harness.run.tracking.Tracker``
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol
 
 import pandas as pd
@@ -16,6 +17,14 @@ from harness.report.plots import png_bytes
 
 EXPERIMENT = "bench"
 FIGURES = ("ms_per_batch", "us_per_seq", "tensor_peak_mb", "rss_peak_mb")
+# characters MLflow refuses in a metric name (a model spec holds ':', '=' and ',')
+_NOT_IN_METRIC = re.compile(r"[^A-Za-z0-9_\-. /]")
+
+
+def metric_part(text: str) -> str:
+    """``text`` as part of an MLflow metric name: ``sparse_transformer:keep_tokens=1024`` ->
+    ``sparse_transformer_keep_tokens_1024``."""
+    return _NOT_IN_METRIC.sub("_", text)
 
 
 class RunLog(Protocol):
@@ -37,9 +46,10 @@ def point_metrics(frame: pd.DataFrame) -> dict[int, dict[str, float]]:
     measured = frame[frame["stopped"].fillna("") == ""]
     for row in measured.itertuples(index=False):
         metrics = by_length.setdefault(int(row.length), {})
+        series = f"{metric_part(str(row.model))}.{row.mode}.{row.setting}"
         for figure in FIGURES:
-            metrics[f"{figure}.{row.model}.{row.mode}.{row.setting}"] = float(getattr(row, figure))
-        metrics[f"batch_size.{row.model}.{row.mode}.{row.setting}"] = float(row.batch_size)
+            metrics[f"{figure}.{series}"] = float(getattr(row, figure))
+        metrics[f"batch_size.{series}"] = float(row.batch_size)
     return by_length
 
 

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.bench import MODES, isolate
+from harness.bench.specs import check_model_spec
 from harness.bench.worker import PointSpec
 from harness.core.devices import MAX_THREADS, resolve_device
 from harness.core.errors import UserError
@@ -112,11 +113,13 @@ def _above_zero(flag: str, value: float) -> None:
 
 
 def _check_models(models: list[str]) -> None:
-    """Every name registered and a torch model (a closed-form baseline has no forward to time)."""
+    """Every spec (:mod:`harness.bench.specs`) valid and a torch model (a closed-form baseline
+    has no forward to time)."""
     if not models:
         raise UserError("models: none given (name at least one; `harness list` shows them)")
-    for name in models:
-        factory = get_model(name).factory  # unknown names: UserError listing the valid ones
+    for spec in models:
+        name, _ = check_model_spec(spec)
+        factory = get_model(name).factory
         if isinstance(factory, type) and issubclass(factory, FittedModel):
             raise UserError(f"bench: {name!r} is not a torch model (nothing to time)")
 

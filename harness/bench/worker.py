@@ -23,6 +23,7 @@ from harness.bench.memory import (
     status_kib,
     tensor_peak,
 )
+from harness.bench.specs import parse_model_spec
 from harness.core.dataset import DatasetInfo
 from harness.core.model import FittedModel, SequenceModel, task_loss
 from harness.core.registry import get_model
@@ -65,12 +66,14 @@ def _sync(device: str) -> None:
 
 
 def build(spec: PointSpec) -> SequenceModel:
-    """The registered model at its default parameters, weights seeded, on the spec's device."""
-    entry = get_model(spec.model)
+    """The registered model at the spec's parameters (:mod:`harness.bench.specs`; defaults for
+    the rest), weights seeded, on the spec's device."""
+    name, params = parse_model_spec(spec.model)
+    entry = get_model(name)
     n_classes = 1 if spec.task == "regression" else 2
     info = DatasetInfo(length=spec.length, task=spec.task, n_classes=n_classes)
     torch.manual_seed(0)
-    model = entry.factory(entry.params.model_validate({}), info)
+    model = entry.factory(entry.params.model_validate(params), info)
     if isinstance(model, FittedModel):
         raise TypeError(f"{spec.model!r} is not a torch model (nothing to time)")
     return model.to(spec.device)

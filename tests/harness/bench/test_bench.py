@@ -183,6 +183,7 @@ def test_the_cli_logs_one_mlflow_run_with_the_table_slopes_and_plot(store, tmp_p
         [
             "bench",
             "sdpa_reference",
+            "sparse_transformer:keep_tokens=4",
             "--lengths",
             "64",
             "128",
@@ -209,10 +210,12 @@ def test_the_cli_logs_one_mlflow_run_with_the_table_slopes_and_plot(store, tmp_p
         "scaling.png",
     }
     assert run.data.params["device"] == "cpu" and run.data.params["torch"] == torch.__version__
-    assert run.data.params["models"] == '["sdpa_reference"]'
-    history = client.get_metric_history(
-        run.info.run_id, "ms_per_batch.sdpa_reference.inference.batch"
-    )
-    assert sorted(m.step for m in history) == [64, 128]
-    assert len(pd.read_csv(tmp_path / "local.csv")) == 2
+    assert "sdpa_reference" in run.data.params["models"]
+    for series in ("sdpa_reference", "sparse_transformer_keep_tokens_4"):
+        history = client.get_metric_history(
+            run.info.run_id, f"ms_per_batch.{series}.inference.batch"
+        )
+        assert sorted(m.step for m in history) == [64, 128]
+    local = pd.read_csv(tmp_path / "local.csv")
+    assert len(local) == 4 and "sparse_transformer:keep_tokens=4" in set(local.model)
     assert run.info.run_id in capsys.readouterr().out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.bench import speed
+from harness.bench import record, specs, speed
 from tests.refusals import assert_refused
 
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
@@ -102,6 +102,33 @@ def test_bad_flags_are_refused_before_any_work(flags, match, capsys, tmp_path):
         pytest.param(
             ["attention", "kmer_logreg"], r"not a torch model", id="closed-form-after-a-good-one"
         ),
+        pytest.param(
+            ["sparse_transformer:keep_token=8"],
+            r"sparse_transformer has no parameter 'keep_token' \(valid: .*keep_tokens",
+            id="spec-unknown-key",
+        ),
+        pytest.param(
+            ["sparse_transformer:keep_tokens=0"],
+            r"'sparse_transformer:keep_tokens=0': keep_tokens: Input should be greater",
+            id="spec-bad-value",
+        ),
+        pytest.param(
+            ["sparse_transformer:keep_tokens"], r"is not KEY=VALUE \(form: NAME", id="spec-no-eq"
+        ),
+        pytest.param(
+            ["sparse_transformer:sparsity=0.1,sparsity=0.2"],
+            r"'sparsity' is given twice",
+            id="spec-twice",
+        ),
+        pytest.param(
+            ["sparse_transformer:sparsity=[1]"],
+            r"sparsity='\[1\]' is not a number",
+            id="spec-list",
+        ),
+        pytest.param(
+            ["sparse_transformer:sparsity=0.1,keep_tokens=9"], r"not both", id="spec-conflict"
+        ),
+        pytest.param(["spars:sparsity=0.1"], r"unknown model 'spars'", id="spec-unknown-model"),
     ],
 )
 def test_bad_models_are_refused_before_any_work(models, match, capsys, tmp_path):
@@ -115,6 +142,15 @@ def test_the_first_bad_flag_is_named_even_after_good_models(capsys, tmp_path):
         tmp_path,
     )
     assert "--repeats" in line
+
+
+def test_a_model_spec_is_parsed_into_name_and_params():
+    name, params = specs.check_model_spec("sparse_transformer: keep_tokens=1024, teacher=false")
+    assert name == "sparse_transformer" and params == {"keep_tokens": 1024, "teacher": False}
+    assert specs.parse_model_spec("transformer") == ("transformer", {})
+    assert record.metric_part("sparse_transformer:keep_tokens=1024") == (
+        "sparse_transformer_keep_tokens_1024"
+    )
 
 
 def test_good_arguments_pass_the_check():
