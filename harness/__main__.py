@@ -261,6 +261,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench.speed import (  # noqa: PLC0415 (heavy, see docstring)
         check_arguments,
         loglog_slopes,
+        rows_frame,
         run_bench,
     )
     from harness.run.tracking import Tracker  # noqa: PLC0415 (heavy, see docstring)
@@ -284,26 +285,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
     tracker = Tracker(args.tracking_uri, EXPERIMENT)
     run_id = tracker.start_run("bench", {"kind": "bench"})
+    measured: list[dict[str, object]] = []
     try:
-        frame = run_bench(plan, show_progress=not args.no_progress)
-        slopes = loglog_slopes(frame)
-        log_bench(tracker, run_id, plan.params(), frame, slopes)
-    except BaseException as err:  # the run records why it ended, then the error goes on up
+        frame = run_bench(plan, show_progress=not args.no_progress, sink=measured)
+    except BaseException as err:  # keep what was measured, record why the run ended, go on up
         stopped = isinstance(err, KeyboardInterrupt)
+        if measured:
+            partial = rows_frame(measured)
+            log_bench(tracker, run_id, plan.params(), partial, loglog_slopes(partial))
+            _write_bench_csv(partial, args.out)
         tracker.finish(run_id, f"{type(err).__name__}: {err}", "KILLED" if stopped else "FAILED")
         raise
+    slopes = loglog_slopes(frame)
+    log_bench(tracker, run_id, plan.params(), frame, slopes)
     tracker.finish(run_id)
     out.print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"), highlight=False)
-    out.print("log-log slopes against length (1 = linear, 2 = quadratic; budget: 0 and 1):")
+    out.print("log-log slopes per sequence against length (1 = linear, 2 = quadratic):")
     out.print(slopes.to_string(index=False, float_format=lambda v: f"{v:.2f}"), highlight=False)
     if args.plot:
         out.print(f"plot: {plot_scaling(frame, Path(args.plot))}")
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(args.out, index=False)
-        out.print(f"written: {args.out}")
+    _write_bench_csv(frame, args.out)
     out.print(f"MLflow run {run_id} ({tracker.uri}, experiment {EXPERIMENT})")
     return 0
+
+
+def _write_bench_csv(frame: typing.Any, path: str | None) -> None:
+    """``harness bench --out``: the table as CSV (also the points measured before a failure)."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+        out.print(f"written: {path}")
 
 
 class Parser(argparse.ArgumentParser):

@@ -90,7 +90,7 @@ def enrichment_table(tokens: np.ndarray, k: int) -> np.ndarray:
 
 
 class EnrichmentScorer(nn.Module):
-    """Token scores from a k-mer enrichment table: the best k-mer starting inside the token.
+    """Token scores from a k-mer enrichment table: the best k-mer overlapping the token.
 
     The table is a buffer (saved with the model), filled by :meth:`fit`; until then every score
     is zero (ties: the top-k is then arbitrary but deterministic).

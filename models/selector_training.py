@@ -19,7 +19,8 @@ class SelectorCache:
     scores: torch.Tensor
     token_pad: torch.Tensor
     keep: torch.Tensor | None = None  # soft keep decisions (dynamic, gumbel_topk)
-    target: torch.Tensor | None = None  # the teacher's token importance (attribution, pooling)
+    # the teacher's token importance (response, attribution, pooling)
+    target: torch.Tensor | None = None
 
 
 class SelectorTrainingMixin:
@@ -73,7 +74,8 @@ class SelectorTrainingMixin:
         indices, counted = self.select_counted(tokens, explore=self._tau)
         features, token_pad = self.stem.gather(tokens, indices)
         g = torch.sigmoid(self.kept_scores(tokens, indices))
-        kept = features * (1 + g - g.detach()).unsqueeze(-1)
+        # + x (g - g): exactly x in value at any precision (1 + g - g in bf16 is not 1)
+        kept = features + features * (g - g.detach()).unsqueeze(-1)
         return self._run_kept(kept, token_pad, indices, counted)
 
     def kept_scores(self, tokens: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
@@ -134,7 +136,8 @@ class SelectorTrainingMixin:
         if p.selector_training == "dynamic" and cache.keep is not None:
             real = (~cache.token_pad).sum(dim=1).clamp_min(1)
             ratio = cache.keep.sum(dim=1) / real
-            losses["keep_ratio"] = p.ratio_weight * ((ratio - p.sparsity) ** 2).mean()
+            wanted = self.n_kept(cache.token_pad) / real  # sparsity, or the token budget's share
+            losses["keep_ratio"] = p.ratio_weight * ((ratio - wanted) ** 2).mean()
         if p.output_distill_weight and self.teacher is not None:
             with torch.no_grad():
                 teacher_out = self.teacher(tokens)

@@ -1,11 +1,11 @@
-"""The transformer with a learned token selector: attention, feed-forward and pooling run among the
-top ``ceil(sparsity * T)`` stem tokens only."""
+"""The transformer with a token selector: attention, feed-forward and pooling run among the top k
+stem tokens only (``k = ceil(sparsity * T)``, or a fixed ``keep_tokens``)."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -24,11 +24,18 @@ SelectorTraining = Literal[
     "response", "attribution", "pooling", "dynamic", "gumbel_topk", "router", "enrichment"
 ]
 TEACHER_METHODS = ("response", "attribution", "pooling")
+# methods whose training never runs the full model: no teacher unless asked for
+TEACHERLESS_METHODS = ("router", "enrichment")
+DEFAULT_SPARSITY = 0.1
 
 
 class SparseTransformerParams(TransformerParams):
-    sparsity: float = Field(
-        0.1, gt=0, le=1, description="share of stem tokens kept: k = ceil(sparsity * tokens)"
+    sparsity: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description=f"share of stem tokens kept: k = ceil(sparsity * tokens); default"
+        f" {DEFAULT_SPARSITY} unless keep_tokens is given",
     )
     keep_tokens: int | None = Field(
         None,
@@ -60,10 +67,11 @@ class SparseTransformerParams(TransformerParams):
     enrichment_k: int = Field(
         8, ge=4, le=10, description="enrichment: k-mer length of the over-representation table"
     )
-    teacher: bool = Field(
-        True,
+    teacher: bool | None = Field(
+        None,
         description="train a full transformer teacher first and start the student from its weights"
-        " (required by response / attribution / pooling)",
+        " (required by response / attribution / pooling); default: yes, except for router and"
+        " enrichment, whose training never runs the full model",
     )
     teacher_checkpoint: str | None = Field(
         None, description="saved transformer state_dict to use as teacher; null = train one"
@@ -81,11 +89,21 @@ class SparseTransformerParams(TransformerParams):
     tau_start: float = Field(1.0, gt=0, description="gumbel_topk: first-epoch temperature")
     tau_end: float = Field(0.1, gt=0, description="gumbel_topk: last-epoch temperature")
 
-    @model_validator(mode="after")
-    def _one_budget(self) -> SparseTransformerParams:
-        if self.keep_tokens is not None and "sparsity" in self.model_fields_set:
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        """One budget (sparsity or keep_tokens), and the teacher default of the method; filled
+        in before validation, so a dumped model validates back to itself."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("keep_tokens") is not None and data.get("sparsity") is not None:
             raise ValueError("give sparsity (a share of tokens) or keep_tokens (a count), not both")
-        return self
+        if data.get("keep_tokens") is None and data.get("sparsity") is None:
+            data["sparsity"] = DEFAULT_SPARSITY
+        if data.get("teacher") is None:
+            data["teacher"] = data.get("selector_training") not in TEACHERLESS_METHODS
+        return data
 
 
 def base_params(params: TransformerParams) -> TransformerParams:
@@ -95,15 +113,17 @@ def base_params(params: TransformerParams) -> TransformerParams:
 
 @register_model("sparse_transformer", SparseTransformerParams)
 class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
-    """``transformer`` whose blocks and pooling see only the top-k tokens of a learned selector.
+    """``transformer`` whose blocks and pooling see only the top-k tokens of a selector.
 
     1. Stem (as ``transformer``) over all L bases -> T tokens.
     2. Selector: ``LN -> Conv1d(d, 32, 3) -> GELU -> Conv1d(32, 1, 1)`` over the stem tokens (each a
        12-bp pattern detector, seen with its two neighbours): a context-aware score per token.
-    3. Keep the k = ceil(sparsity * T_real) highest-scoring tokens of each sequence (padding never
-       outranks a real token; T_real counts non-padding tokens, so appending PAD changes nothing),
-       gather them, and run the blocks (RoPE at their original indices), pooling and head on
-       those k tokens only: attention costs O(k^2) instead of O(T^2).
+       (``enrichment``: no learned selector, a k-mer over-representation table instead.)
+    3. Keep the k = ceil(sparsity * T_real) (or min(keep_tokens, T_real)) highest-scoring tokens
+       of each sequence, ties to the lower index (padding never outranks a real token; T_real
+       counts non-padding tokens, so appending PAD changes nothing), gather them, and run the
+       blocks (RoPE at their original indices), pooling and head on those k tokens only:
+       attention costs O(k^2) instead of O(T^2).
 
     ``sparsity = 1`` builds exactly ``transformer``: no selector, no teacher, same state dict.
     ``keep_tokens`` fixes k instead (a token budget: attention then costs the same at any length).
@@ -142,11 +162,14 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
       sampled as the top-k of Gumbel-perturbed scores; the straight-through relaxation is
       ``sigmoid((score + g - threshold) / tau)``, tau annealed geometrically from ``tau_start``
       to ``tau_end`` over the epochs.
-    - ``router`` (Mixture-of-Depths routing, Raposo et al. 2024): no teacher and no pass over all
-      tokens; the hard top-k of Gumbel-perturbed scores (temperature annealed as above) trains
-      the student, and a straight-through gate on the kept tokens gives their scores gradient
-      (:meth:`_routed_forward`). The one method whose training is as light as its inference at
-      long lengths.
+    - ``router`` (Mixture-of-Depths routing, Raposo et al. 2024): no teacher and no gradient
+      through all tokens (the selection is a streamed pass without gradient); the hard top-k of
+      Gumbel-perturbed scores (temperature annealed as above) trains the student, and a
+      straight-through gate on the kept tokens gives their scores gradient
+      (:meth:`_routed_forward`). Training is as light as inference at long lengths.
+    - ``enrichment``: tokens ranked by how over-represented their k-mers are in the training
+      split (:mod:`models.kmer_enrichment`, filled in :meth:`prepare`; label-free), the student
+      trained on that fixed top-k. No teacher.
 
     Evaluation: ``selector_recall`` = share of planted-motif bases (``motif_mask``) inside a kept
     token's receptive field, ``selector_motif_recall`` = share of planted motifs wholly inside
@@ -157,7 +180,7 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
     role: ClassVar[str | None] = None  # a model under test, not the reference it inherits from
 
     def __init__(self, params: SparseTransformerParams, info: DatasetInfo) -> None:
-        sparse = params.sparsity < 1.0 or params.keep_tokens is not None
+        sparse = params.keep_tokens is not None or (params.sparsity or 1.0) < 1.0
         # The teacher is built first, from the random state a standalone `transformer` with these
         # params starts from (the harness seeds right before building a model), and the state is
         # then rewound: the teacher is exactly that model, so the harness can hand over one
@@ -216,7 +239,8 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
             metrics["teacher_best_epoch"] = float(result.best_epoch)
         _freeze(self.teacher)
         missing, unexpected = self.load_state_dict(self.teacher.state_dict(), strict=False)
-        if unexpected or any(not k.startswith(("selector.", "teacher.")) for k in missing):
+        student_only = ("selector.", "teacher.", "enrichment.")
+        if unexpected or any(not k.startswith(student_only) for k in missing):
             raise RuntimeError(f"student/teacher mismatch: {missing}, {unexpected}")
         return metrics
 
@@ -240,7 +264,8 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
         if self.params.keep_tokens is not None:
             k = real.clamp(max=self.params.keep_tokens)
         else:
-            k = torch.ceil(self.params.sparsity * real.to(torch.float64) - 1e-9).long()
+            share = self.params.sparsity or DEFAULT_SPARSITY
+            k = torch.ceil(share * real.to(torch.float64) - 1e-9).long()
         return k.clamp(1, token_pad.shape[1])
 
     def _top_k(
@@ -252,7 +277,7 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
         scoring) tokens as not counted, and they are hidden from attention and pooling.
         """
         counts = self.n_kept(token_pad)
-        ranked = scores.detach().topk(int(counts.max()), dim=1).indices
+        ranked = _ranked(scores.detach(), int(counts.max()))
         counted = torch.arange(ranked.shape[1], device=scores.device) < counts.unsqueeze(1)
         indices, order = ranked.sort(dim=1)
         return indices, counted.gather(1, order)
@@ -290,10 +315,10 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
                 if explore:
                     scores = scores + explore * noise(scores, "gumbel")
                 index = torch.arange(first, stop, device=tokens.device).expand_as(scores)
-                if best is not None:
+                if best is not None:  # earlier (lower) indices first: ties resolve as one pass
                     scores, index = torch.cat([best[0], scores], 1), torch.cat([best[1], index], 1)
-                top = scores.topk(min(k, scores.shape[1]), dim=1)
-                best = (top.values, index.gather(1, top.indices))
+                order = _ranked(scores, min(k, scores.shape[1]))
+                best = (scores.gather(1, order), index.gather(1, order))
             assert best is not None
             counted = torch.arange(k, device=tokens.device) < counts.unsqueeze(1)
             indices, order = best[1].sort(dim=1)
@@ -374,8 +399,10 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
             scores = self.selector_scores(features, token_pad)
         ranking = scores
         if self.training:
-            self._cache = SelectorCache(tokens, scores, token_pad)
             method = self.params.selector_training
+            if method in TEACHERLESS_METHODS:  # they train from tokens, see forward
+                raise RuntimeError(f"{method} training runs through forward(tokens), not head")
+            self._cache = SelectorCache(tokens, scores, token_pad)
             if method in ("dynamic", "gumbel_topk"):
                 return self._soft_forward(features, token_pad, scores)
             self._cache.target = self._teacher_targets(tokens, token_pad)
@@ -388,7 +415,7 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
         if self.sparse and not self.training:
             # inference: streamed selection, then the kept tokens alone (light at any length)
             return self.forward_selected(tokens, *self.select_counted(tokens))
-        if self.sparse and self.params.selector_training in ("router", "enrichment"):
+        if self.sparse and self.params.selector_training in TEACHERLESS_METHODS:
             return self._routed_forward(tokens)
         return self.head(self.embed(tokens), tokens)
 
@@ -413,17 +440,21 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
 
     # ------------------------------------------------------------------------------ cost
     def macs_by_part(self, length: int) -> dict[str, int]:
-        """Inference MACs by part: stem and selector over all tokens, the rest over k."""
+        """Inference MACs by part, as the streamed inference runs: the learned selector's stem
+        and selector pass over all tokens (the enrichment table is a lookup per base: no
+        multiply-accumulates), the kept tokens' stem recomputed from their fields, the rest over
+        k tokens."""
         if not self.sparse:
             return super().macs_by_part(length)
         n_tokens = self.stem.n_tokens(length)
         k = int(self.n_kept(torch.zeros(1, n_tokens, dtype=torch.bool))[0])
         attention, ffn = self._block_macs(k)
+        kept_stem = self.stem.macs(k * self.stem.pool)
+        learned = self.selector is not None
         parts = {
-            "stem": self.stem.macs(length),
+            "stem": kept_stem + (self.stem.macs(length) if learned else 0),
             ATTENTION_PART: attention,
             "ffn": ffn,
-            # the enrichment table is a lookup per base: no multiply-accumulates
             "selector": self.selector.macs(n_tokens) if self.selector is not None else 0,
             "head": self.pool_head.macs(k),
         }
@@ -433,6 +464,13 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
 def _freeze(module: nn.Module) -> None:
     module.requires_grad_(False)
     module.eval()
+
+
+def _ranked(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Positions of the ``k`` highest ``scores`` per row ``(B, k)``, ties broken by position
+    (lowest first), so the top-k does not depend on how the sequence was chunked or on the
+    device: the enrichment selector gives every token of an element the same score."""
+    return scores.sort(dim=1, descending=True, stable=True).indices[:, :k]
 
 
 def selector_recall(covered: np.ndarray, motif_mask: np.ndarray) -> dict[str, float]:

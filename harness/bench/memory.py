@@ -1,8 +1,10 @@
 """Peak memory of one pass: tensor bytes (profiler on CPU, the caching allocator on CUDA) and the
 process's resident set (Linux ``/proc``), and the limit a measuring process runs under.
 
-Both figures are growth above what the process held just before the pass (weights, inputs,
-optimizer state), so they are the pass's own memory.
+Both figures are growth above what the process held before (weights, inputs): the tensor peak
+above what one more pass starts with, the resident-set peak above the moment before the first
+pass, so for a training step it also holds the optimizer state that first pass creates (AdamW:
+twice the weights), which the tensor peak of a later pass does not.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from harness.bench import MODES, isolate
 from harness.bench.specs import check_model_spec
 from harness.bench.worker import PointSpec
+from harness.core.dataset import DatasetInfo
 from harness.core.devices import MAX_THREADS, resolve_device
 from harness.core.errors import UserError
 from harness.core.model import FittedModel
@@ -118,10 +119,14 @@ def _check_models(models: list[str]) -> None:
     if not models:
         raise UserError("models: none given (name at least one; `harness list` shows them)")
     for spec in models:
-        name, _ = check_model_spec(spec)
-        factory = get_model(name).factory
-        if isinstance(factory, type) and issubclass(factory, FittedModel):
+        name, params = check_model_spec(spec)
+        entry = get_model(name)
+        if isinstance(entry.factory, type) and issubclass(entry.factory, FittedModel):
             raise UserError(f"bench: {name!r} is not a torch model (nothing to time)")
+        try:  # a combination only the constructor refuses (a method that needs a teacher)
+            entry.factory(entry.params.model_validate(params), DatasetInfo(64, "binary", 2))
+        except ValueError as err:
+            raise UserError(f"models: {spec!r}: {err}") from None
 
 
 def _check_modes(modes: list[str]) -> None:
@@ -295,7 +300,9 @@ def _progress(enabled: bool) -> Progress:
     )
 
 
-def run_bench(plan: BenchPlan, show_progress: bool = False) -> pd.DataFrame:
+def run_bench(
+    plan: BenchPlan, show_progress: bool = False, sink: list[dict[str, object]] | None = None
+) -> pd.DataFrame:
     """Every (model, setting, length, mode) point of ``plan``, each in a fresh process.
 
     Lengths run in ascending order per model and setting, inference before the training step at
@@ -305,6 +312,9 @@ def run_bench(plan: BenchPlan, show_progress: bool = False) -> pd.DataFrame:
     and a stopped inference point stops the training step at the same lengths too (a training
     step needs more of both). A ``budget`` point whose batch equals the fixed batch reuses that
     measurement.
+
+    ``sink``, when given, receives each row as soon as it is measured, so a caller keeps the
+    points measured before an interruption or a failure.
 
     Returns
     -------
@@ -323,9 +333,15 @@ def run_bench(plan: BenchPlan, show_progress: bool = False) -> pd.DataFrame:
                     batch = plan.batch_for(setting, length)
                     for mode in plan.modes:
                         progress.update(task, description=f"{name} {mode} L={length:,} ×{batch}")
-                        _run_one(plan, series, done, (name, setting, mode), length, batch)
+                        row = _run_one(plan, series, done, (name, setting, mode), length, batch)
+                        if sink is not None:
+                            sink.append(row)
                         progress.advance(task)
-    rows = [row for s in series.values() for row in s.rows]
+    return rows_frame([row for s in series.values() for row in s.rows])
+
+
+def rows_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    """Bench rows as the table :func:`run_bench` returns (columns :data:`COLUMNS`)."""
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
@@ -336,8 +352,8 @@ def _run_one(
     key: tuple[str, str, str],
     length: int,
     batch: int,
-) -> None:
-    """Measure (or skip) one point and append its row to its series."""
+) -> dict[str, object]:
+    """Measure (or skip) one point, append its row to its series and return it."""
     name, setting, mode = key
     line = series[key]
     reason = line.stopped or line.estimate(plan, length, batch)
@@ -353,6 +369,7 @@ def _run_one(
         if mode == MODES[0] and (name, setting, MODES[1]) in series:
             train = series[(name, setting, MODES[1])]
             train.stopped = train.stopped or reason
+    return line.rows[-1]
 
 
 def measure_point(
@@ -405,10 +422,14 @@ _SLOPES = {
 
 
 def _slope(runs: pd.DataFrame, column: str) -> float:
-    ok = runs[np.isfinite(runs[column]) & (runs[column] > 0)]
-    if ok["length"].nunique() < 2:
+    """Slope of log(figure per sequence) against log(length): per sequence, so that a token
+    budget's batches (which shrink with length, and stop shrinking at one sequence) read on the
+    same scale as a fixed batch."""
+    per_seq = runs[column] / runs.get("batch_size", 1)
+    ok = np.isfinite(per_seq) & (per_seq > 0)
+    if runs.loc[ok, "length"].nunique() < 2:
         return float("nan")
-    return float(np.polyfit(np.log(ok["length"]), np.log(ok[column]), 1)[0])
+    return float(np.polyfit(np.log(runs.loc[ok, "length"]), np.log(per_seq[ok]), 1)[0])
 
 
 def loglog_slopes(frame: pd.DataFrame) -> pd.DataFrame:
@@ -423,8 +444,8 @@ def loglog_slopes(frame: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     one row per series: its keys, ``lengths`` (measured range, ``"1024-32768"``), a slope per
-    figure (1 = linear in length, 2 = quadratic; at a fixed token budget 0 = linear, 1 =
-    quadratic; NaN with fewer than two finite, positive points), and with a ``stopped`` column
+    figure, fitted per sequence (figure / batch size) in every setting (1 = linear in length,
+    2 = quadratic; NaN with fewer than two finite, positive points), and with a ``stopped`` column
     ``stopped_at`` (the first length that stopped, 0 for none) and its reason ``stopped``.
     """
     keys = [c for c in ("model", "mode", "setting") if c in frame.columns]

@@ -3,6 +3,7 @@ exactly the whole-sequence top-k, and router training that needs no teacher."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from pydantic import ValidationError
@@ -56,7 +57,7 @@ def test_a_token_budget_keeps_the_same_count_at_every_length(length: int) -> Non
     parts = model.macs_by_part(length)
     short = build("sparse_transformer", make_info("binary", 200), keep_tokens=20).macs_by_part(200)
     assert parts["attention_sublayer"] == short["attention_sublayer"]
-    assert parts["stem"] == 5 * short["stem"] * length // 1000
+    assert parts["stem"] == model.stem.macs(length) + model.stem.macs(20 * 4)
 
 
 def test_sparsity_and_a_token_budget_are_not_both_given() -> None:
@@ -172,3 +173,70 @@ def test_streamed_inference_memory_grows_with_the_chunk_not_the_length() -> None
             whole[length] = cpu_tensor_peak(lambda m=model, x=x: m.head(m.embed(x), x))
     assert streamed[65536] < 1.25 * streamed[4096]
     assert whole[65536] > 10 * whole[4096] and whole[65536] > 20 * streamed[65536]
+
+
+def test_tied_scores_resolve_to_the_lower_index_however_the_sequence_is_chunked() -> None:
+    """The enrichment selector scores every token of an element alike: ties at the cut-off go
+    to the lower index, in the whole-sequence pass and in every chunking."""
+    info = make_info("binary", 512)
+    x = random_tokens(6, 512)
+    kept = []
+    for chunk in (8, 16, 4096):
+        model = build(
+            "sparse_transformer",
+            info,
+            selector_training="enrichment",
+            keep_tokens=9,
+            select_chunk=chunk,
+        ).eval()
+        table = torch.randint(0, 3, (4**8,), generator=torch.Generator().manual_seed(0))
+        model.enrichment.table.copy_(table.float())  # three values: ties everywhere
+        kept.append(model.select_counted(x))
+        with torch.no_grad():
+            features, token_pad = model.stem(x)
+            scores = model.enrichment.window(x, 0, features.shape[1])
+            whole = model._top_k(scores, token_pad)
+        assert torch.equal(kept[-1][0], whole[0])
+    assert all(torch.equal(k[0], kept[0][0]) for k in kept)
+
+
+def test_params_validate_back_from_their_dump_and_pick_the_methods_teacher_default() -> None:
+    entry = get_model("sparse_transformer")
+    for given in ({"keep_tokens": 10}, {}, {"sparsity": 0.2, "selector_training": "router"}):
+        params = entry.params.model_validate(given)
+        assert entry.params.model_validate(params.model_dump()) == params
+    assert entry.params.model_validate({}).sparsity == 0.1
+    assert entry.params.model_validate({}).teacher is True
+    assert entry.params.model_validate({"selector_training": "router"}).teacher is False
+    assert entry.params.model_validate({"selector_training": "enrichment"}).teacher is False
+    explicit = {"selector_training": "enrichment", "teacher": True}
+    assert entry.params.model_validate(explicit).teacher is True
+
+
+def test_an_enrichment_student_starts_from_a_saved_teacher(tmp_path) -> None:
+    info = make_info("binary", 200)
+    path = tmp_path / "teacher.pt"
+    torch.save(build("transformer", info, **SMALL).state_dict(), path)
+    model = build(
+        "sparse_transformer",
+        info,
+        **SMALL,
+        selector_training="enrichment",
+        teacher=True,
+        teacher_checkpoint=str(path),
+    )
+    x = random_tokens(20, 200).numpy().astype(np.uint8)
+    view = view_of(x, np.zeros(20))
+    assert model.prepare(view, view, context=None)["teacher_loaded"] == 1.0
+
+
+def test_macs_count_what_streamed_inference_runs() -> None:
+    info = make_info("binary", 4000)
+    learned = build("sparse_transformer", info, keep_tokens=10).macs_by_part(4000)
+    enrich = build(
+        "sparse_transformer", info, keep_tokens=10, selector_training="enrichment"
+    ).macs_by_part(4000)
+    stem = build("transformer", info).stem
+    assert learned["stem"] == stem.macs(4000) + stem.macs(40)  # selection pass + kept fields
+    assert enrich["stem"] == stem.macs(40) and enrich["selector"] == 0
+    assert enrich["total"] < 0.05 * learned["total"]

@@ -219,3 +219,56 @@ def test_the_cli_logs_one_mlflow_run_with_the_table_slopes_and_plot(store, tmp_p
     local = pd.read_csv(tmp_path / "local.csv")
     assert len(local) == 4 and "sparse_transformer:keep_tokens=4" in set(local.model)
     assert run.info.run_id in capsys.readouterr().out
+
+
+def test_a_token_budget_slope_reads_per_sequence(monkeypatch):
+    """Batches 16, 4, 1, 1 under a 16k budget: a model linear per sequence reads slope 1."""
+    _fake_points(monkeypatch)  # ms per batch = length / 100 at any batch: fake, linear per batch
+    plan = check_arguments(
+        ["sdpa_reference"],
+        [1024, 4096, 16384, 32768],
+        **TINY,
+        modes=["inference"],
+        token_budget=16384,
+    )
+    frame = run_bench(plan)
+    budget = frame[frame.setting == "budget"]
+    assert list(budget.batch_size) == [16, 4, 1, 1]
+    # per sequence: length / 100 / batch -> a linear model would be length / 100 at any batch
+    frame.loc[budget.index, "ms_per_batch"] = budget.length / 100 * budget.batch_size
+    slopes = loglog_slopes(frame).set_index("setting")
+    assert slopes.loc["budget", "time_slope"] == pytest.approx(1.0)
+    assert slopes.loc["batch", "time_slope"] == pytest.approx(1.0)
+
+
+def test_an_interrupted_bench_keeps_what_it_measured(monkeypatch, store, tmp_path, capsys):
+    asked = _fake_points(monkeypatch)
+    measure = speed.measure_point
+
+    def interrupted(plan, key, length, batch):
+        if asked:  # the second point: Ctrl-C
+            raise KeyboardInterrupt
+        return measure(plan, key, length, batch)
+
+    monkeypatch.setattr(speed, "measure_point", interrupted)
+    out = tmp_path / "partial.csv"
+    argv = [
+        "bench",
+        "sdpa_reference",
+        "--lengths",
+        "64",
+        "128",
+        "--modes",
+        "inference",
+        "--no-progress",
+        "--tracking-uri",
+        store,
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 130  # "interrupted"
+    client = MlflowClient(store)
+    (run,) = client.search_runs([client.get_experiment_by_name("bench").experiment_id])
+    assert run.info.status == "KILLED"
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"bench.csv"}
+    assert list(pd.read_csv(out).length) == [64]

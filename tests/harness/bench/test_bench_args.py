@@ -129,6 +129,11 @@ def test_bad_flags_are_refused_before_any_work(flags, match, capsys, tmp_path):
             ["sparse_transformer:sparsity=0.1,keep_tokens=9"], r"not both", id="spec-conflict"
         ),
         pytest.param(["spars:sparsity=0.1"], r"unknown model 'spars'", id="spec-unknown-model"),
+        pytest.param(
+            ["sparse_transformer:selector_training=pooling,teacher=false"],
+            r"distils from a teacher: teacher: true",
+            id="spec-refused-by-the-constructor",
+        ),
     ],
 )
 def test_bad_models_are_refused_before_any_work(models, match, capsys, tmp_path):
