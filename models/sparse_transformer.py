@@ -44,7 +44,7 @@ class SparseTransformerParams(TransformerParams):
         " attention costs O(keep_tokens^2) at any length (replaces sparsity; give one of the two)",
     )
     select_chunk: int = Field(
-        4096,
+        1024,
         ge=8,
         description="inference: stem tokens scored per chunk while the selector streams over the"
         " sequence keeping a running top-k (peak memory grows with this and k, not the length)",
