@@ -21,6 +21,9 @@ from torch.nn import functional as F
 from models.layers import linear_macs, squeeze_outputs
 
 ROPE_BASE = 10000.0
+# Kept tokens recomputed per step by ConvStem.gather: their bases' embeddings take 4 * d * field
+# bytes each (3 KB at d = 64), so 512 tokens hold ~1.5 MB at once however many are kept.
+GATHER_CHUNK = 512
 
 
 # ----------------------------------------------------------------------------------- positions
@@ -132,6 +135,9 @@ class ConvStem(nn.Module):
         -------
         features : (B, K, d); token_pad : BoolTensor (B, K)
         """
+        if indices.shape[1] > GATHER_CHUNK:  # bound the (B*K, d, field) embedding's memory
+            parts = [self.gather(tokens, part) for part in indices.split(GATHER_CHUNK, dim=1)]
+            return torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts], 1)
         batch, length = tokens.shape
         r, span = self.kernel // 2, self.pool + 2 * (self.kernel // 2)
         start, _ = self.receptive_field(indices)

@@ -240,3 +240,14 @@ def test_macs_count_what_streamed_inference_runs() -> None:
     assert learned["stem"] == stem.macs(4000) + stem.macs(40)  # selection pass + kept fields
     assert enrich["stem"] == stem.macs(40) and enrich["selector"] == 0
     assert enrich["total"] < 0.05 * learned["total"]
+
+
+def test_gathering_many_tokens_in_parts_equals_one_gather() -> None:
+    model = build("transformer", make_info("binary", 4000), **SMALL).eval()
+    x = random_tokens(2, 4000)
+    indices = torch.arange(1000).expand(2, -1).contiguous()
+    with torch.no_grad():
+        features, token_pad = model.stem(x)
+        gathered, pad = model.stem.gather(x, indices)  # 1,000 > GATHER_CHUNK: two parts
+    torch.testing.assert_close(gathered, features[:, :1000])
+    assert torch.equal(pad, token_pad[:, :1000])
