@@ -91,21 +91,11 @@ def test_a_block_is_blind_beyond_its_reach(overlap: bool, n_blocks: int) -> None
     assert changed.tolist() == expected.tolist()
 
 
-def test_local_transformer_ignores_padding() -> None:
-    model = build("local_transformer", make_info("regression", 96), window=4).eval()
-    x = random_tokens(3, 90)
-    batch = torch.cat([x, torch.full((3, 30), PAD_TOKEN)], dim=1)
-    batch[1, 41:] = PAD_TOKEN
-    with torch.no_grad():
-        out = model(batch)
-        torch.testing.assert_close(out[0], model(x[:1])[0])
-        torch.testing.assert_close(out[1], model(x[1:2, :41])[0])
-    imp = model.importance(batch)
-    assert (imp[0, 90:] == 0).all() and (imp[1, 41:] == 0).all()
-
-
-def test_dilated_cnn_ignores_padding() -> None:
-    model = build("dilated_cnn", make_info("regression", 96), n_layers=4).eval()
+@pytest.mark.parametrize(
+    ("name", "params"), [("local_transformer", {"window": 4}), ("dilated_cnn", {"n_layers": 4})]
+)
+def test_padding_is_ignored(name: str, params: dict) -> None:
+    model = build(name, make_info("regression", 96), **params).eval()
     x = random_tokens(3, 90)
     batch = torch.cat([x, torch.full((3, 30), PAD_TOKEN)], dim=1)
     batch[1, 41:] = PAD_TOKEN
