@@ -23,6 +23,7 @@ from harness.analysis.compute import compute_table, has_compute
 from harness.analysis.enrichment import Enrichment, EnrichmentSettings, enrichment
 from harness.analysis.headline import baselines_table, primary_metric, results_table
 from harness.analysis.index import StudyIndex
+from harness.analysis.leaderboard import SCORE_COLUMNS, Leaderboard, leaderboard
 from harness.analysis.masking import ablation_tables
 from harness.analysis.overview import (
     datasets_table,
@@ -96,6 +97,26 @@ def _verdict_counts(table: pd.DataFrame) -> dict[str, int]:
     if "verdict" not in table.columns:
         return {}
     return {str(k): int(v) for k, v in Counter(table["verdict"].tolist()).items()}
+
+
+def _leaderboard(ix: StudyIndex, notes: dict[str, str]) -> Leaderboard:
+    """The leaderboard across the study's datasets on each one's primary test metric; empty,
+    with the reason in ``notes``, for a study of one dataset."""
+    if len(ix.datasets) < 2:
+        notes["leaderboard"] = (
+            "the study has one dataset; a leaderboard ranks models across two or more "
+            "(e.g. a suite: `suite: gue_promoters`)"
+        )
+        return Leaderboard()
+    scores = pd.DataFrame(
+        [
+            [r.dataset, r.model, r.seed, m, r.metrics.get(m, float("nan"))]
+            for r in ix.results
+            for m in [primary_metric(r.task)]
+        ],
+        columns=SCORE_COLUMNS,
+    )
+    return leaderboard(scores)
 
 
 def study_meta(
@@ -177,6 +198,7 @@ def analyze(
             "enrichment_q": float(settings.q),
             "facts": {str(k): str(v) for k, v in (facts or {}).items() if v},
             "dataset_specs": dataset_specs(study_config),
+            "suite": study_config.suite.name if study_config and study_config.suite else "",
         },
     )
     summary = summary_table(ix.results)
@@ -192,6 +214,7 @@ def analyze(
     if claims_note:
         notes["claims"] = claims_note
     costs = compute_table(ix)
+    board = _leaderboard(ix, notes)
     if not has_compute(costs):
         notes["compute"] = "no run recorded compute figures"
     return Analysis(
@@ -215,10 +238,14 @@ def analyze(
         compute=costs,
         claims=claims_frame,
         learning_curves=per_epoch,
+        leaderboard=board.table,
+        leaderboard_ranks=board.ranks,
+        leaderboard_pairs=board.pairs,
         importance_maps=_guarded(notes, "importance", lambda: importance_maps(ix), []),
         noise_ceilings=ceilings,
         curve_keys=keys,
         jaspar_info=enriched.jaspar_info,
         claims_verdicts=_verdict_counts(claims_frame),
+        leaderboard_test=board.test,
         notes=notes,
     )

@@ -31,7 +31,7 @@ from harness.analysis.frames import read_frame, write_frame
 from harness.analysis.traces import ImportanceMap
 from harness.core.errors import UserError
 
-SCHEMA_VERSION = 2  # 2: settings and failures tables
+SCHEMA_VERSION = 3  # 2: settings and failures tables; 3: leaderboard tables, meta.suite
 MANIFEST = "manifest.json"
 META = "meta.json"
 MAPS = "importance_maps.npz"
@@ -59,6 +59,7 @@ class StudyMeta:
     dataset_specs : dataset -> ``{"adapter": ..., "params": {...}}`` as the study gave them
         (:func:`harness.analysis.sweeps.dataset_specs`); empty without a study config, and in
         analyses saved before it existed
+    suite : the benchmark suite the study ran (``StudyConfig.suite``), "" for none
     """
 
     study: str
@@ -76,6 +77,7 @@ class StudyMeta:
     enrichment_q: float = 0.1
     facts: dict[str, str] = field(default_factory=dict)
     dataset_specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    suite: str = ""
 
     @property
     def model_labels(self) -> list[str]:
@@ -124,11 +126,15 @@ class Analysis:
     compute : cost per dataset and model
     claims : the claims table as its producer returns it (columns as given)
     learning_curves : per-run per-epoch series drawn in the learning-curve figure
+    leaderboard, leaderboard_ranks, leaderboard_pairs : across the study's tasks (two or more
+        datasets): per task x model score and rank, mean rank per model, pairwise post-hoc
+        tests (:class:`harness.analysis.leaderboard.Leaderboard`)
     importance_maps : a few example sequences per dataset (:class:`ImportanceMap`)
     noise_ceilings : dataset -> metric -> ceiling
     curve_keys : dataset -> learning-curve series drawn, in panel order
     jaspar_info : dataset -> JASPAR scan facts (seeds, n_sequences, n_motifs) or ``{"error"}``
     claims_verdicts : verdict -> number of claims, in order of first appearance
+    leaderboard_test : the leaderboard's Friedman / Nemenyi figures and its power note
     notes : concern (``comparisons``, ``claims``, ``enrichment``, ...) -> why it has no data
     """
 
@@ -152,11 +158,15 @@ class Analysis:
     compute: pd.DataFrame = field(default_factory=_frame)
     claims: pd.DataFrame = field(default_factory=_frame)
     learning_curves: pd.DataFrame = field(default_factory=_frame)
+    leaderboard: pd.DataFrame = field(default_factory=_frame)
+    leaderboard_ranks: pd.DataFrame = field(default_factory=_frame)
+    leaderboard_pairs: pd.DataFrame = field(default_factory=_frame)
     importance_maps: list[ImportanceMap] = field(default_factory=list)
     noise_ceilings: dict[str, dict[str, float]] = field(default_factory=dict)
     curve_keys: dict[str, list[str]] = field(default_factory=dict)
     jaspar_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     claims_verdicts: dict[str, int] = field(default_factory=dict)
+    leaderboard_test: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------ files

@@ -14,7 +14,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from harness.config.claims import ClaimSet, RunSelector
-from harness.config.study import SAFE_NAME, ModelSpec, StudyConfig, TrainConfig
+from harness.config.study import SAFE_NAME, ModelSpec, StudyConfig, SuiteRef, TrainConfig
+from harness.config.suites import SuiteFile, expand_suite, suite_path
 from harness.config.tune import validate_tune
 from harness.core.errors import UserError
 from harness.core.registry import Params, get_adapter, get_model, suggest
@@ -137,6 +138,10 @@ def parse_study(data: Any, source: str = "study", base: str | Path | None = None
             f"{source}: the study must be a mapping of keys (name, datasets, models, ...)"
         )
     try:
+        data = with_suite(data)
+    except UserError as err:
+        raise UserError(f"{source}: {err}") from None
+    try:
         study = StudyConfig.model_validate(data)
     except ValidationError as err:
         raise UserError(f"{source}: {format_validation_error(err, StudyConfig)}") from None
@@ -154,6 +159,29 @@ def parse_study(data: Any, source: str = "study", base: str | Path | None = None
             "models": [with_train_defaults(study, m) for m in study.models],
         }
     )
+
+
+def with_suite(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with its ``suite``'s datasets written into ``datasets``; unchanged without one
+    (:func:`harness.config.suites.expand_suite`)."""
+    if data.get("suite") is None:
+        return data
+    try:
+        ref = SuiteRef.model_validate(data["suite"])
+    except ValidationError as err:
+        raise UserError(format_validation_error(err, SuiteRef, ("suite",))) from None
+    return expand_suite(data, ref, load_suite(ref.name))
+
+
+def load_suite(name: str) -> SuiteFile:
+    """Read and validate ``studies/suites/<name>.yaml``; a one-line :class:`UserError` naming
+    the file and key, or the valid suites for an unknown name."""
+    path = suite_path(name)
+    data = read_yaml(read_yaml_text(path, "suite"), path)
+    try:
+        return SuiteFile.model_validate(data)
+    except ValidationError as err:
+        raise UserError(f"{path}: {format_validation_error(err, SuiteFile)}") from None
 
 
 def with_train_defaults(study: StudyConfig, spec: ModelSpec) -> ModelSpec:

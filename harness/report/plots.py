@@ -279,3 +279,55 @@ def ablation_plot(ds: str, metric: str, curves: pd.DataFrame) -> Plot:
         png_bytes(fig),
         f"{ds}: test {metric} as positions are masked (mean over seeds)",
     )
+
+
+def leaderboard_plot(
+    ranks: pd.DataFrame,
+    task_ranks: pd.DataFrame,
+    cd: float,
+    groups: Sequence[Sequence[str]],
+    alpha: float,
+) -> Plot:
+    """Mean rank across tasks per model (a critical-difference style diagram): one row per
+    model, best on top; its rank on each task as small grey dots, its mean rank as a large one;
+    the Nemenyi critical difference as a bar above and, right of the axis, one vertical bar
+    per group of models no two of which differ by it.
+
+    Parameters
+    ----------
+    ranks : models in row order (model, mean_rank)
+    task_ranks : per task x model ranks (dataset, model, rank)
+    cd : the critical difference (no bar when NaN)
+    groups : model labels of each group (contiguous in mean-rank order)
+    alpha : level of the critical difference (caption)
+    """
+    models = ranks["model"].tolist()
+    row = {m: i for i, m in enumerate(models)}
+    k = max(len(models), 2)
+    fig = Figure(layout="constrained", figsize=(6.4, 1.2 + 0.4 * len(models)))
+    ax = fig.add_subplot()
+    for model in models:
+        mine = task_ranks[task_ranks["model"] == model]["rank"].to_numpy(dtype=float)
+        ax.scatter(mine, np.full(mine.shape, row[model]), color="grey", s=12, alpha=0.6)
+    ax.scatter(ranks["mean_rank"].to_numpy(dtype=float), range(len(models)), color="#4C72B0", s=60)
+    for g, members in enumerate(groups):
+        ys = [row[m] for m in members if m in row]
+        if ys:
+            x = k + 0.3 + 0.2 * g
+            ax.plot([x, x], [min(ys) - 0.15, max(ys) + 0.15], color="black", lw=3)
+    if np.isfinite(cd):
+        ax.plot([1, 1 + cd], [-0.8, -0.8], color="#C44E52", lw=2)
+        ax.text(1 + cd / 2, -0.95, f"CD = {fmt(cd)}", ha="center", va="bottom", fontsize=8)
+    ax.set_yticks(range(len(models)), models)
+    ax.set_ylim(len(models) - 0.5, -1.3)  # best (row 0) on top, room for the CD bar
+    ax.set_xlim(0.5, k + 0.6 + 0.2 * len(groups))
+    ax.set_xticks(range(1, k + 1))
+    ax.set_xlabel("rank across tasks (1 = best)")
+    ax.set_title("Leaderboard: mean rank over tasks", fontsize=10)
+    caption = "Rank of each model on each task (grey) and its mean rank (blue), best on top" + (
+        f"; red bar: Nemenyi critical difference at alpha = {fmt(alpha)}; black bars join "
+        "models whose mean ranks differ by less than it"
+        if np.isfinite(cd)
+        else ""
+    )
+    return Plot(slug("leaderboard"), png_bytes(fig), caption)

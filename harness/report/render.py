@@ -19,6 +19,7 @@ from pathlib import Path
 from harness.analysis.bundle import Analysis
 from harness.report.blocks import Section
 from harness.report.claims_section import section_claims
+from harness.report.leaderboard_section import LEADERBOARD_TITLE, section_leaderboard
 from harness.report.page import render_html, render_markdown
 from harness.report.signal_sections import (
     section_ablation,
@@ -42,6 +43,7 @@ SECTIONS = (
     "Results",
     "Baselines and noise ceiling",
     "Significance",
+    LEADERBOARD_TITLE,
     "Learning curves",
     "Importance maps",
     "Motif enrichment",
@@ -63,6 +65,7 @@ def build_sections(analysis: Analysis) -> list[Section]:
         section_sweeps,
         section_baselines,
         section_significance,
+        section_leaderboard,
         section_learning_curves,
         section_importance,
         section_enrichment,
