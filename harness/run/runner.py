@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-import io
 import math
 import multiprocessing
 import os
-import pickle
 import resource
 import sys
 import threading
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
 
 import torch
 import yaml
+from mlflow.entities import Metric
 from pydantic import BaseModel
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import Progress
 
 from harness.config.load import (
     model_train_config,
@@ -40,6 +31,18 @@ from harness.core.model import ATTENTION_PART, FittedModel, SequenceModel
 from harness.core.registry import get_model
 from harness.core.results import DatasetRecord, RunResult
 from harness.run.finish import RunFailure, StudyOutcome, console, finish_study
+from harness.run.logged_model import ModelCard, log_sequence_model
+from harness.run.progress import (
+    FAILED,
+    KEPT,
+    OK,
+    START,
+    Notify,
+    RunProgress,
+    ignore,
+    worker_events,
+)
+from harness.run.ray_executor import ray_unit, run_on_ray
 from harness.run.resume import (
     STUDY_COMPLETE,
     Heartbeat,
@@ -48,7 +51,17 @@ from harness.run.resume import (
     study_fingerprint,
     unit_key,
 )
-from harness.run.tracking import Tracker, flatten, log_dataset_record, log_result
+from harness.run.tracking import (
+    Tracker,
+    dataset_inputs,
+    flatten,
+    log_dataset_record,
+    log_environment,
+    log_result,
+    split_digest,
+    system_metrics,
+)
+from harness.run.units import UnitOutcome, UnitPlan
 from harness.train.evaluate import evaluate
 from harness.train.fit import TrainedMemo, check_monitor
 from harness.train.unit import fit_unit, load_dataset
@@ -100,21 +113,27 @@ def train_one(
         tracker.log_metrics(run_id, metrics, step=epoch)
         fault_point("epoch")
 
-    model, params, cfg, fitted = fit_unit(
-        study,
-        spec,
-        dataset,
-        seed,
-        on_start=log_setup,
-        on_epoch=log_epoch,
-        progress=progress,
-        memo=memo,
+    fingerprint = dataset.fingerprint()
+    tracker.log_inputs(
+        run_id,
+        dataset_inputs(dataset, dataset_key, dataset_source(study, dataset_key), fingerprint),
     )
-    if fitted.prepare_metrics:
-        tracker.log_metrics(run_id, fitted.prepare_metrics)
-    # the binary threshold was chosen on validation scores (fit); NaN for the other tasks
-    threshold = fitted.decision_threshold if math.isfinite(fitted.decision_threshold) else 0.5
-    out = evaluate(model, dataset, study.evaluation, seed, cfg.device, threshold)
+    with system_metrics(tracker, run_id):  # only when MLflow's switch is on
+        model, params, cfg, fitted = fit_unit(
+            study,
+            spec,
+            dataset,
+            seed,
+            on_start=log_setup,
+            on_epoch=log_epoch,
+            progress=progress,
+            memo=memo,
+        )
+        if fitted.prepare_metrics:
+            tracker.log_metrics(run_id, fitted.prepare_metrics)
+        # the binary threshold was chosen on validation scores (fit); NaN for the other tasks
+        threshold = fitted.decision_threshold if math.isfinite(fitted.decision_threshold) else 0.5
+        out = evaluate(model, dataset, study.evaluation, seed, cfg.device, threshold)
     length = dataset.length
     compute = {
         "n_params": float(model.n_params),
@@ -153,18 +172,58 @@ def train_one(
     )
     log_result(tracker, result)
     if study.evaluation.save_models:
-        save_model(tracker, run_id, model)
+        card = ModelCard(
+            name=spec.key,
+            registry_name=spec.name,
+            params=result.params,
+            info=dataset.info,
+            tags={**dataset_tags(dataset, dataset_key), "model": spec.key, "seed": str(seed)},
+        )
+        save_model(tracker, run_id, model, card, result, fingerprint)
     return result
 
 
-def save_model(tracker: Tracker, run_id: str, model: SequenceModel | FittedModel) -> None:
-    """State dict (torch) or pickled estimator under the run's ``model/`` artifact folder."""
-    if isinstance(model, torch.nn.Module):
-        buf = io.BytesIO()
-        torch.save(model.state_dict(), buf)
-        tracker.log_files(run_id, {"state_dict.pt": buf.getvalue()}, "model")
-    else:
-        tracker.log_files(run_id, {"model.pkl": pickle.dumps(model)}, "model")
+def dataset_source(study: StudyConfig, dataset_key: str) -> dict[str, object]:
+    """Where a dataset came from, for its MLflow dataset input: the adapter and its params."""
+    spec = next(d for d in study.datasets if d.key == dataset_key)
+    return {"adapter": spec.adapter, "params": spec.params}
+
+
+def save_model(
+    tracker: Tracker,
+    run_id: str,
+    model: SequenceModel | FittedModel,
+    card: ModelCard,
+    result: RunResult,
+    fingerprint: str,
+) -> str:
+    """The run's logged model (:mod:`harness.run.logged_model`: a pyfunc scoring raw sequences,
+    with the state dict or pickled estimator as its weights); returns its model id.
+
+    The run's final figures are linked to the model, test ones with the test split and
+    ``best_val_*`` with the validation split as their dataset; the seconds spent logging the
+    model are the run's metric ``log_model_seconds``.
+    """
+    now = int(time.time() * 1000)
+    figures = {f"test_{k}": (v, "test") for k, v in {**result.metrics, **result.extra}.items()}
+    figures.update({k: (v, "val") for k, v in result.compute.items() if k.startswith("best_val_")})
+    linked = [
+        Metric(
+            k,
+            float(v),
+            now,
+            0,
+            dataset_name=result.dataset,
+            dataset_digest=split_digest(fingerprint, part),
+        )
+        for k, (v, part) in figures.items()
+        if v is not None and math.isfinite(float(v))
+    ]
+    model_id, seconds = log_sequence_model(
+        tracker.client, tracker.experiment_id, run_id, model, card, linked
+    )
+    tracker.log_metrics(run_id, {"log_model_seconds": seconds})
+    return model_id
 
 
 def models_for(study: StudyConfig, dataset: DatasetSpec) -> list[ModelSpec]:
@@ -176,39 +235,21 @@ def dataset_tags(dataset: SequenceDataset, key: str) -> dict[str, str]:
     return {"dataset": key, "dataset_fingerprint": dataset.fingerprint(), "task": dataset.task}
 
 
-@dataclass
-class UnitOutcome:
-    """What one (dataset, seed) unit produced; ``user_error`` stops the whole study."""
-
-    record: DatasetRecord | None
-    results: list[RunResult] = field(default_factory=list)
-    failures: list[RunFailure] = field(default_factory=list)
-    user_error: str | None = None
-
-
-@dataclass(frozen=True)
-class UnitPlan:
-    """One (dataset, seed) of a study and what a resumed parent already holds of it."""
-
-    dataset_index: int
-    seed: int
-    done: frozenset[str] = frozenset()  # unit keys finished before: not run again
-    record_logged: bool = False  # the parent already holds this dataset record
-
-
 def run_unit(
     study: StudyConfig,
     plan: UnitPlan,
     tracker: Tracker,
     parent: str,
-    progress: Progress | None = None,
-    overall: TaskID | None = None,
+    notify: Notify = ignore,
+    bar: Progress | None = None,
     dataset: SequenceDataset | None = None,
 ) -> UnitOutcome:
     """Load one dataset at one seed and run each of its models not yet done as a child run.
 
     A model that crashes is FAILED with its traceback and the others go on; a user error (a bad
-    setting every model would hit) stops the unit. ``dataset``: the dataset already loaded.
+    setting every model would hit) stops the unit. ``notify`` hears of each child (started,
+    finished, failed, kept from before: :mod:`harness.run.progress`); ``bar``: the live display
+    whose epoch bars training adds, in this process only. ``dataset``: the dataset already loaded.
     """
     dspec, seed = study.datasets[plan.dataset_index], plan.seed
     if dataset is None:
@@ -228,11 +269,8 @@ def run_unit(
     memo = TrainedMemo()  # a teacher identical to a model of this unit is not trained twice
     for mspec in models_for(study, dspec):
         name = unit_key(dspec.key, mspec.key, seed)
-        if progress is not None:
-            progress.update(overall, description=name)
         if name in plan.done:
-            if progress is not None:
-                progress.advance(overall)
+            notify(KEPT, name)
             continue
         tags = {
             **dataset_tags(dataset, dspec.key),
@@ -244,12 +282,12 @@ def run_unit(
             **owner_tags(),
         }
         run_id = tracker.start_run(name, tags, parent=parent)
+        notify(START, name)
         try:
-            result = train_one(
-                study, mspec, dataset, dspec.key, seed, tracker, run_id, progress, memo
-            )
+            result = train_one(study, mspec, dataset, dspec.key, seed, tracker, run_id, bar, memo)
         except UserError as err:
             tracker.finish(run_id, error=str(err))
+            notify(FAILED, name)
             out.user_error = str(err)
             return out
         except KeyboardInterrupt:
@@ -261,12 +299,12 @@ def run_unit(
             tracker.set_tags(run_id, {"traceback": traceback.format_exc()[-4000:]})
             out.failures.append(failure)
             console.print(f"[red]FAILED[/red] {escape(str(failure))}")
+            notify(FAILED, name)
         else:
             tracker.finish(run_id)
             out.results.append(result)
+            notify(OK, name)
         fault_point("child_done")
-        if progress is not None:
-            progress.advance(overall)
     return out
 
 
@@ -283,13 +321,19 @@ def exit_with_parent(parent: int) -> None:
 
 
 def _unit_worker(
-    study_data: dict, plan: UnitPlan, uri: str, experiment: str, parent: str
+    study_data: dict,
+    plan: UnitPlan,
+    uri: str,
+    experiment: str,
+    parent: str,
+    notify: Notify = ignore,
 ) -> UnitOutcome:
-    """One unit in a worker process (``run --jobs N``), with its own MLflow client."""
+    """One unit in a worker process (``run --jobs N``) or a Ray task, with its own MLflow
+    client; ``notify`` sends each child's progress to the parent process."""
     study = StudyConfig.model_validate(study_data)
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        return run_unit(study, plan, Tracker(uri, experiment), parent)
+        return run_unit(study, plan, Tracker(uri, experiment), parent, notify)
     except UserError as err:
         return UnitOutcome(None, user_error=str(err))
 
@@ -323,14 +367,21 @@ def unit_plans(study: StudyConfig, resumed: Resumed | None) -> list[UnitPlan]:
 
 
 def run_study(
-    study: StudyConfig, show_progress: bool = True, jobs: int = 1, fresh: bool = False
+    study: StudyConfig,
+    show_progress: bool = True,
+    jobs: int = 1,
+    fresh: bool = False,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> StudyOutcome:
     """Run every (dataset, seed, model); children that crash are FAILED, the others go on.
 
     An unfinished parent of the same study whose process died is resumed (its finished
     children kept, :mod:`harness.run.resume`) unless ``fresh``. ``jobs > 1`` runs (dataset,
     seed) units in that many worker processes (each with ``train.threads`` torch threads), all
-    logging to the same store and parent run.
+    logging to the same store and parent run. ``executor="ray"`` runs each unit as a Ray task
+    instead (:mod:`harness.run.ray_executor`; a local instance, or the cluster at
+    ``ray_address``), with the same results; ``jobs`` is then unused (Ray schedules by resources).
     """
     torch.use_deterministic_algorithms(True, warn_only=True)
     loaded = preload(study)
@@ -353,11 +404,14 @@ def run_study(
         settings = {"seeds": study.seeds, "reference": study.reference, "jobs": jobs}
         tracker.log_params(parent, flatten("", {**settings, "train": study.train.model_dump()}))
         tracker.log_files(parent, {"study.yaml": study_yaml})
+        log_environment(tracker, parent)  # environment/: pinned packages, python, torch, CUDA
     plans = unit_plans(study, resumed)
     outcome = StudyOutcome(parent, tracker.uri, tracker.experiment_id)
     try:
         with Heartbeat(tracker, parent):
-            done = _run_units(study, plans, loaded, tracker, parent, jobs, show_progress)
+            done = _run_units(
+                study, plans, loaded, tracker, parent, jobs, show_progress, executor, ray_address
+            )
             _collect(study, plans, done, resumed, outcome)
             errors = [u.user_error for u in done if u.user_error]
             if errors:
@@ -379,25 +433,29 @@ def _run_units(
     parent: str,
     jobs: int,
     show_progress: bool,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> list[UnitOutcome]:
-    """Every unit, in this process or in ``jobs`` workers, under one progress bar."""
+    """Every unit, in this process, in ``jobs`` workers or as Ray tasks, under one display."""
     total = len(study.seeds) * sum(len(models_for(study, d)) for d in study.datasets)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not show_progress,
-        transient=True,
-    ) as progress:
-        overall = progress.add_task("runs", total=total)
+    kept = set().union(*(p.done for p in plans)) if plans else set()
+    with RunProgress(total, console, show_progress, kept) as display:
+        if executor == "ray":
+            units = [
+                ray_unit(study, p, models_for(study, study.datasets[p.dataset_index]))
+                for p in plans
+            ]
+            data = study.model_dump(mode="json")
+            experiment = study.tracking.experiment or study.name
+            return run_on_ray(
+                units, _unit_worker, data, tracker, experiment, parent, display, ray_address
+            )
         if jobs > 1:
-            return _run_parallel(study, plans, jobs, tracker, parent, progress, overall)
+            return _run_parallel(study, plans, jobs, tracker, parent, display)
         done = []
         for plan in plans:
             preloaded = loaded.pop(plan.dataset_index) if plan.seed == study.seeds[0] else None
-            done.append(run_unit(study, plan, tracker, parent, progress, overall, preloaded))
+            done.append(run_unit(study, plan, tracker, parent, display, display.bar, preloaded))
             if done[-1].user_error:
                 break
         return done
@@ -439,31 +497,27 @@ def _run_parallel(
     jobs: int,
     tracker: Tracker,
     parent: str,
-    progress: Progress,
-    overall: TaskID,
+    display: RunProgress,
 ) -> list[UnitOutcome]:
-    """Units in ``jobs`` spawned processes; results come back in the study's order."""
+    """Units in ``jobs`` spawned processes; results come back in the study's order. Workers
+    report each child on a manager queue, so the display shows what is training now."""
     data = study.model_dump(mode="json")
     context = multiprocessing.get_context("spawn")  # fork is unsafe once torch threads exist
     experiment = study.tracking.experiment or study.name
-    with ProcessPoolExecutor(
-        max_workers=jobs,
-        mp_context=context,
-        initializer=exit_with_parent,
-        initargs=(os.getpid(),),
-    ) as pool:
+    with (
+        ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=context,
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool,
+        worker_events(display, context, exit_with_parent) as notify,
+    ):
         futures = {
-            pool.submit(_unit_worker, data, plan, tracker.uri, experiment, parent): plan
+            pool.submit(_unit_worker, data, plan, tracker.uri, experiment, parent, notify): plan
             for plan in plans
         }
         finished: dict[UnitPlan, UnitOutcome] = {}
         for future in as_completed(futures):
-            plan = futures[future]
-            finished[plan] = future.result()
-            dspec = study.datasets[plan.dataset_index]
-            progress.update(
-                overall,
-                advance=len(models_for(study, dspec)),
-                description=f"{dspec.key}/seed{plan.seed} done",
-            )
+            finished[futures[future]] = future.result()
     return [finished[p] for p in plans]

@@ -13,18 +13,21 @@ import platform
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from filelock import FileLock
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from harness.config.study import check_tracking_uri
+from harness.core.dataset import SPLITS, SequenceDataset
 from harness.core.errors import UserError
 from harness.core.results import DatasetRecord, RunResult
 from harness.core.subsets import importance_rows
@@ -32,6 +35,10 @@ from harness.core.subsets import importance_rows
 DEFAULT_STORE = Path("mlruns")
 PACKAGES = ("torch", "numpy", "mlflow", "optuna", "scikit-learn", "scipy", "genomic-benchmarks")
 _MAX_PARAM = 6000
+# MLflow 3's UI picks an experiment's view from this tag: model training, not the GenAI view.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+DATASET_CONTEXT_TAG = "mlflow.data.context"  # what mlflow.log_input(context=...) writes
 
 
 def resolve_uri(uri: str | None, create: bool = True) -> str:
@@ -94,12 +101,7 @@ def git_commit() -> str:
 
 def environment_tags() -> dict[str, str]:
     tags = {"git_commit": git_commit(), "python": platform.python_version()}
-    for pkg in PACKAGES:
-        try:
-            tags[f"version.{pkg}"] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            continue
-    return tags
+    return {**tags, **{f"version.{pkg}": v for pkg, v in _versions().items()}}
 
 
 def store_lock(uri: str) -> contextlib.AbstractContextManager:
@@ -131,12 +133,18 @@ class Tracker:
         """Get or create: another process may create the same experiment between the two."""
         found = self.client.get_experiment_by_name(name)
         if found is not None:
+            if EXPERIMENT_KIND_TAG not in found.tags:  # made before the tag: a kind it lacks
+                self.client.set_experiment_tag(
+                    found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+                )
             return found.experiment_id
         location = None
         if self.uri.startswith("sqlite:///") and "MLFLOW_TRACKING_URI" not in os.environ:
             location = (DEFAULT_STORE / "artifacts").resolve().as_uri()
         try:
-            return self.client.create_experiment(name, location)
+            return self.client.create_experiment(
+                name, location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+            )
         except MlflowException:
             found = self.client.get_experiment_by_name(name)
             if found is None:
@@ -196,6 +204,10 @@ class Tracker:
 
     def log_dir(self, run_id: str, local: Path, artifact_dir: str | None = None) -> None:
         self.client.log_artifacts(run_id, str(local), artifact_dir)
+
+    def log_inputs(self, run_id: str, inputs: list[DatasetInput]) -> None:
+        """The datasets a run read (:func:`dataset_inputs`), shown in the run's Datasets."""
+        self.client.log_inputs(run_id, datasets=inputs)
 
 
 def npz_bytes(**arrays: np.ndarray) -> bytes:
@@ -323,3 +335,140 @@ def log_dataset_record(tracker: Tracker, parent: str, record: DatasetRecord) -> 
         {f"{stem}.npz": npz_bytes(**arrays), f"{stem}.json": json.dumps(info, default=str)},
         "datasets",
     )
+
+
+# MLflow-native records: dataset inputs and the environment ------------------------------------
+
+
+def split_digest(fingerprint: str, split: str) -> str:
+    """The digest of one split as a dataset input: the dataset's fingerprint (the children's
+    ``dataset_fingerprint`` tag) and the split. Each split needs its own digest, since MLflow
+    keeps one input per (name, digest)."""
+    return f"{fingerprint}-{split}"
+
+
+def _label_profile(task: str, labels: np.ndarray) -> dict[str, Any]:
+    if task == "regression":
+        values = labels.astype(np.float64)
+        return {"label_mean": float(values.mean()), "label_std": float(values.std())}
+    classes, counts = np.unique(labels, return_counts=True)
+    return {"class_counts": {str(int(c)): int(n) for c, n in zip(classes, counts, strict=True)}}
+
+
+def dataset_inputs(
+    dataset: SequenceDataset, key: str, source: dict[str, Any], fingerprint: str | None = None
+) -> list[DatasetInput]:
+    """One MLflow dataset input per split (context tag = the split), named after the dataset.
+
+    The schema describes the tokens and labels and the profile gives each split's size, length,
+    task and class balance (or label mean and spread): computed from the labels only, so no
+    tokens are copied. ``source``: the adapter and its params; ``fingerprint`` as already
+    computed (else computed here).
+    """
+    fingerprint = fingerprint or dataset.fingerprint()
+    length = dataset.length
+    features = [{"type": "tensor", "tensor-spec": {"dtype": "uint8", "shape": [-1, length]}}]
+    label = {"type": "tensor", "tensor-spec": {"dtype": str(dataset.labels.dtype), "shape": [-1]}}
+    schema = json.dumps(
+        {"mlflow_tensorspec": {"features": json.dumps(features), "targets": json.dumps([label])}}
+    )
+    inputs = []
+    for split in SPLITS:
+        index = dataset.split[split]
+        profile = {
+            "num_rows": len(index),
+            "length": length,
+            "task": dataset.task,
+            **_label_profile(dataset.task, dataset.labels[index]),
+        }
+        entity = Dataset(
+            name=key,
+            digest=split_digest(fingerprint, split),
+            source_type="harness_adapter",
+            source=json.dumps(source, default=str, sort_keys=True),
+            schema=schema,
+            profile=json.dumps(profile),
+        )
+        inputs.append(DatasetInput(entity, tags=[InputTag(DATASET_CONTEXT_TAG, split)]))
+    return inputs
+
+
+def _installed() -> str:
+    """``name==version`` of every installed distribution, like ``pip freeze`` (no subprocess)."""
+    found = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found[name.lower()] = f"{name}=={dist.version}"
+    return "".join(f"{found[k]}\n" for k in sorted(found))
+
+
+def environment_info() -> dict[str, Any]:
+    """Python, platform, torch and CUDA facts of this process (what trained the models)."""
+    cuda = torch.cuda.is_available()
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cuda_available": cuda,
+        "cuda_version": torch.version.cuda,
+        "cudnn_version": torch.backends.cudnn.version() if cuda else None,
+        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        if cuda
+        else [],
+        "git_commit": git_commit(),
+        "versions": _versions(),
+    }
+
+
+def _versions() -> dict[str, str]:
+    """Installed versions of the packages that shape results (:data:`PACKAGES`)."""
+    out = {}
+    for pkg in PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def log_environment(tracker: Tracker, run_id: str) -> None:
+    """``environment/requirements.txt`` (every installed package, pinned) and
+    ``environment/platform.json`` (:func:`environment_info`) on a parent run."""
+    files: dict[str, bytes | str] = {
+        "requirements.txt": _installed(),
+        "platform.json": json.dumps(environment_info(), indent=1),
+    }
+    tracker.log_files(run_id, files, "environment")
+
+
+SYSTEM_METRICS_SWITCH = "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"  # MLflow's own switch
+
+
+@contextlib.contextmanager
+def system_metrics(tracker: Tracker, run_id: str) -> Iterator[None]:
+    """CPU, memory, disk, network and GPU metrics (``system/*``) sampled for ``run_id`` while the
+    block runs, when MLflow's switch ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING`` is on (``harness
+    run --system-metrics`` sets it). Off by default: a sampling thread per run."""
+    if os.environ.get(SYSTEM_METRICS_SWITCH, "").lower() not in ("true", "1"):
+        yield
+        return
+    try:
+        from mlflow.system_metrics.system_metrics_monitor import (  # noqa: PLC0415 (needs psutil, optional)
+            SystemMetricsMonitor,
+        )
+    except ImportError as err:
+        raise UserError(
+            f"system metrics ({SYSTEM_METRICS_SWITCH}) need psutil: pip install psutil, or turn "
+            f"them off ({err})"
+        ) from None
+    monitor = SystemMetricsMonitor(run_id, tracking_uri=tracker.uri)
+    monitor.start()
+    try:
+        yield
+    finally:
+        monitor.finish()

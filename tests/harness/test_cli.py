@@ -74,7 +74,12 @@ def test_run_logs_parent_children_params_metrics_artifacts(store, tmp_path, caps
     assert len(client.get_metric_history(run.info.run_id, "val_pearson")) == 2
 
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"predictions.csv", "importance.npz", "model", "curves.json"} <= names
+    assert {"predictions.csv", "importance.npz", "curves.json"} <= names
+    # the trained model is the run's logged model (an output of the run), not a loose artifact
+    outputs = run.outputs.model_outputs if run.outputs is not None else []
+    assert len(outputs) == 1 and client.get_logged_model(outputs[0].model_id).source_run_id == (
+        run.info.run_id
+    )
     local = client.download_artifacts(run.info.run_id, "predictions.csv", str(tmp_path))
     preds = pd.read_csv(local)
     assert list(preds.columns) == ["example_id", "y_true", "y_score"]
