@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, PositiveInt
 from torch import nn
 
 from harness.core.dataset import PAD_TOKEN, DatasetInfo
@@ -66,7 +66,7 @@ def consistency(task: str, original: torch.Tensor, masked: torch.Tensor) -> torc
 
 class AttnGenParams(Params):
     embed_dim: int = Field(128, ge=1, description="token embedding width (paper: 128)")
-    channels: tuple[int, int, int] = Field(
+    channels: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
         (32, 16, 4), description="output channels of the three conv blocks (paper: 32, 16, 4)"
     )
     kernel: int = Field(8, ge=1, description="convolution kernel size (paper: 8)")

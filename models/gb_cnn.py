@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from pydantic import Field
+from pydantic import Field, PositiveInt
 from torch import nn
 
 from harness.core.dataset import DatasetInfo
@@ -14,7 +14,7 @@ from models.layers import ConvBlockSpec, ConvBlockStack, linear_macs, pad_right,
 
 class GBCNNParams(Params):
     embed_dim: int = Field(100, ge=1, description="token embedding width (package example: 100)")
-    channels: tuple[int, int, int] = Field(
+    channels: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
         (16, 8, 4), description="output channels of the three convolution blocks"
     )
     kernel: int = Field(8, ge=1, description="convolution kernel size")

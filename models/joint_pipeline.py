@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, PositiveInt
 from torch import nn
 
 from harness.core.dataset import DatasetInfo
@@ -17,10 +17,10 @@ from models.layers import linear_macs, squeeze_outputs
 
 class JointPipelineParams(Params):
     embed_dim: int = Field(32, ge=1, description="task-specific embedding width (seed: 32)")
-    detector_channels: tuple[int, int, int] = Field(
+    detector_channels: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
         (64, 32, 16), description="channels of the three motif-detector convolutions"
     )
-    detector_kernels: tuple[int, int, int] = Field(
+    detector_kernels: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
         (7, 5, 3), description="odd kernel sizes of the three convolutions ('same' padding)"
     )
     readout: Literal["flatten", "pool"] = Field(

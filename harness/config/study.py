@@ -55,10 +55,12 @@ class TrainConfig(Strict):
     """How every torch model is trained (non-torch baselines ignore the epoch settings)."""
 
     epochs: int = Field(25, ge=1, description="maximum training epochs")
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    optimizer: Literal["adam", "adamw"] = "adam"
+    batch_size: int = Field(32, ge=1, description="training sequences per optimizer step")
+    lr: float = Field(1e-3, gt=0, description="learning rate (peak rate when scheduled)")
+    weight_decay: float = Field(
+        0.0, ge=0, description="L2 penalty (adam) or decoupled weight decay (adamw)"
+    )
+    optimizer: Literal["adam", "adamw"] = Field("adam", description="torch optimizer")
     patience: int = Field(
         5, ge=0, description="epochs without improvement before stopping; 0 = off"
     )
@@ -92,6 +94,8 @@ class TrainConfig(Strict):
 
 
 class TrackingConfig(Strict):
+    """Where the MLflow runs go."""
+
     uri: str | None = Field(
         None, description="MLflow tracking URI; default $MLFLOW_TRACKING_URI or mlruns/mlflow.db"
     )
@@ -124,6 +128,7 @@ class EvaluationConfig(Strict):
     ablation_max_examples: int = Field(1000, ge=1, description="test examples used for the curves")
     subset_seed: int = Field(
         0,
+        ge=0,
         description="seed of the class-balanced test subset that importance, masking curves and "
         "enrichment use; independent of the run seed, so every seed analyses the same examples",
     )
@@ -131,6 +136,8 @@ class EvaluationConfig(Strict):
 
 
 class ReportConfig(Strict):
+    """The HTML / Markdown report written when a study finishes."""
+
     enabled: bool = Field(True, description="write the HTML/Markdown report at the end of run")
     out_dir: str = Field("reports", description="reports are written to <out_dir>/<study name>/")
 
@@ -158,7 +165,9 @@ class ObjectiveConfig(Strict):
 class PrunerConfig(Strict):
     """Stops trials whose per-epoch validation curve is worse than the others' (Optuna pruner)."""
 
-    name: Literal["median", "hyperband", "none"] = "median"
+    name: Literal["median", "hyperband", "none"] = Field(
+        "median", description="Optuna pruner; none = every trial runs all its epochs"
+    )
     startup_trials: int = Field(5, ge=0, description="finished trials before median pruning")
     warmup_epochs: int = Field(1, ge=0, description="epochs of a trial that are never pruned")
 
@@ -168,19 +177,26 @@ class TuneConfig(Strict):
 
     model: str | None = Field(None, description="label in `models` or a model name; default first")
     dataset: str | None = Field(None, description="label in `datasets`; default the first")
-    objective: ObjectiveConfig
+    objective: ObjectiveConfig = Field(
+        description="validation metric the search optimises; a bare string = its metric"
+    )
     space: dict[str, dict[str, Any]] = Field(
         min_length=1, description="param -> {float|int: [low, high], log, step} | {categorical}"
     )
     n_trials: int | None = Field(None, ge=1, description="total trials, resumed runs included")
     timeout: float | None = Field(None, gt=0, description="seconds this invocation may search")
-    sampler: Literal["tpe", "random"] = "tpe"
+    sampler: Literal["tpe", "random"] = Field(
+        "tpe", description="Optuna sampler: tree-structured Parzen estimator or random search"
+    )
     sampler_seed: int = Field(
         0,
         description="trial n draws with seed (sampler_seed, n): workers never share a stream; "
         "one worker repeats",
     )
-    pruner: PrunerConfig = Field(default_factory=PrunerConfig)
+    pruner: PrunerConfig = Field(
+        default_factory=PrunerConfig,
+        description="early stop of poor trials; a bare string = its name",
+    )
     storage: str | None = Field(
         None, description="RDB URL or journal file; default <out_dir>/<study name>.journal"
     )
@@ -206,9 +222,14 @@ class TuneConfig(Strict):
 
 
 class DatasetSpec(Strict):
-    adapter: str
+    """One entry of ``datasets``: an adapter and its params."""
+
+    adapter: str = Field(description="registered adapter name (`harness list`)")
     label: SafeName | None = Field(None, description="name in results; default the adapter name")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the adapter's params (its table below); unset ones take its defaults",
+    )
     models: list[str] | None = Field(
         None, description="model labels to run on this dataset; default every model of the study"
     )
@@ -218,12 +239,35 @@ class DatasetSpec(Strict):
         return self.label or self.adapter
 
 
+class SuiteRef(Strict):
+    """A named benchmark suite (``studies/suites/<name>.yaml``, :mod:`harness.config.suites`)
+    that the study runs; its datasets are written into the study's ``datasets`` when loaded."""
+
+    name: str = Field(description="suite file name under studies/suites/ (without .yaml)")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="params merged into every suite dataset's params (e.g. max_train: 2000)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_only(cls, data: Any) -> Any:
+        # `suite: gue_promoters` is shorthand for `{name: gue_promoters}`
+        return {"name": data} if isinstance(data, str) else data
+
+
 class ModelSpec(Strict):
-    name: str
+    """One entry of ``models``: a model variant, its params and its own train settings."""
+
+    name: str = Field(description="registered model name (`harness list`)")
     label: SafeName | None = Field(None, description="name in results; default the model name")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the model's params (its table below); unset ones take its defaults",
+    )
     train: dict[str, Any] = Field(
-        default_factory=dict, description="overrides of the study's train settings"
+        default_factory=dict,
+        description="this model's overrides of the study's train settings (any key of `train`)",
     )
 
     @property
@@ -232,12 +276,18 @@ class ModelSpec(Strict):
 
 
 class StudyConfig(Strict):
+    """A study file: datasets x models x seeds, how they train, are evaluated and tracked."""
+
     name: SafeName = Field(
         description="folder of the report and default MLflow experiment: letters, digits, ._- "
         "(no leading dot, at most 64 characters)"
     )
-    description: str = ""
-    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    description: str = Field("", description="free text shown in the report")
+    seeds: list[Seed] = Field(
+        default_factory=lambda: [0, 1, 2],
+        min_length=1,
+        description="run seeds (distinct): every model trains once per dataset and seed",
+    )
     reference: str | None = Field(
         None,
         description="model label others are compared against; default (resolved when the study "
@@ -254,12 +304,31 @@ class StudyConfig(Strict):
         description="claims file to measure and judge (harness.config.claims), relative to the "
         "study file, the working directory or the repository; default none",
     )
-    datasets: list[DatasetSpec] = Field(min_length=1)
-    models: list[ModelSpec] = Field(min_length=1)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
-    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
-    report: ReportConfig = Field(default_factory=ReportConfig)
+    suite: SuiteRef | None = Field(
+        None,
+        description="a benchmark suite (`suite: gue_promoters` or {name, params}): its datasets "
+        "go before any the study lists; recorded so the report knows",
+    )
+    datasets: list[DatasetSpec] = Field(
+        min_length=1, description="the data, each loaded once per seed (entries below)"
+    )
+    models: list[ModelSpec] = Field(
+        min_length=1, description="the model variants, each run on every dataset (entries below)"
+    )
+    train: TrainConfig = Field(
+        default_factory=TrainConfig,
+        description="how every torch model is trained; a model's own `train` overrides it",
+    )
+    tracking: TrackingConfig = Field(
+        default_factory=TrackingConfig, description="MLflow store and experiment"
+    )
+    evaluation: EvaluationConfig = Field(
+        default_factory=EvaluationConfig,
+        description="what is computed on the test split after training",
+    )
+    report: ReportConfig = Field(
+        default_factory=ReportConfig, description="the report written at the end"
+    )
     tune: TuneConfig | None = Field(None, description="hyper-parameter search (`harness tune`)")
 
     @field_validator("seeds")
