@@ -37,6 +37,7 @@ from pydantic import Field, model_validator
 from adapters.sequences import (
     CommonParams,
     Encoded,
+    Records,
     build_dataset,
     class_labels,
     concat_encoded,
@@ -419,11 +420,13 @@ def load(params: FastaParams, seed: int) -> SequenceDataset:
     records, classes = read(params)
     ids, seqs, where = records.ids, records.seqs, records.where
     raw_labels, paths = records.raw_labels, records.paths
-    enc = encode_batch(seqs, where, records.locate)
+    # encoded in build_dataset (only the rows kept), unless negatives are generated from them
+    enc: Encoded | Records = Records(seqs, where, records.locate)
     tss = _tss_of(params, records.descriptions)
     n_pos = len(seqs)
     meta_negatives: dict | None = None
     if params.generate_negatives is not None:
+        enc = encode_batch(seqs, where, records.locate)
         negatives = generate_negatives(
             enc, params.generate_negatives, params.deepromoter_mode, params.negatives_seed, where
         )

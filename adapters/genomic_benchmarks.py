@@ -2,9 +2,12 @@
 
 The package stores a downloaded dataset as ``<root>/<name>/{train,test}/<class>/*.txt``, one
 sequence per file (root: ``~/.genomic_benchmarks``). That layout is read from the package's cache
-or from a ``path:`` copy, converted once into a binary cache (:mod:`adapters.cache`) and reloaded
-from there while no source file changes. The official train/test split is kept; validation is
-carved from train. Labels are the sorted class folder names.
+or from a ``path:`` copy, converted once into a binary cache (:mod:`adapters.cache`: uint8
+tokens, memory-mapped) and reloaded from there while the layout is unchanged: the key is the split
+and class folders' mtimes (files added, removed or renamed), and a sample of files' sizes and mtimes
+is checked on every hit, so a reload never lists or reads the sequence files. The official
+train/test split is kept; validation is carved from train. Labels are the sorted class folder
+names.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from harness.core.registry import register_adapter, suggest
 # TSS position (0-based) in datasets whose windows are anchored on it.
 KNOWN_TSS = {"human_nontata_promoters": 200}
 OFFICIAL_SPLITS = ("train", "test")
+# Files per class folder whose size and mtime every cache hit checks (first, last, evenly spaced).
+SAMPLE_PER_FOLDER = 16
 # Hosts the package contacts when downloading (metadata on GitHub, sequences on Zenodo).
 DOWNLOAD_HOSTS = ("raw.githubusercontent.com", "zenodo.org")
 
@@ -209,8 +214,65 @@ def convert(
     }
 
 
+def layout_key(folder: Path) -> str:
+    """The cache key of a dataset folder: its split and class folders' names and mtimes.
+
+    A folder's mtime moves whenever a file in it is added, removed or renamed (a re-download,
+    an editor's save-by-rename), so the key follows the layout without listing or reading the
+    tens of thousands of sequence files; a file rewritten in place is caught by the sampled
+    stamps (:func:`sample_stamps`) when it is among them.
+    """
+    names, mtimes = [], []
+    for split in OFFICIAL_SPLITS:
+        top = folder / split
+        names.append(split)
+        mtimes.append(top.stat().st_mtime_ns)
+        for entry in sorted(os.scandir(top), key=lambda e: e.name):
+            if entry.is_dir():
+                names.append(f"{split}/{entry.name}")
+                mtimes.append(entry.stat().st_mtime_ns)
+    zeros = np.zeros(len(names), dtype=np.int64)
+    return fingerprint_files(names, zeros, np.array(mtimes, dtype=np.int64))
+
+
+def sample_stamps(files: list[tuple[str, str, os.DirEntry]]) -> dict[str, np.ndarray]:
+    """Name, size and mtime of a sample of the files (each class folder's first and last and
+    up to ``SAMPLE_PER_FOLDER`` evenly spaced): checked on every cache hit, a few stats."""
+    by_folder: dict[tuple[str, str], list[os.DirEntry]] = {}
+    for split, cls, entry in files:
+        by_folder.setdefault((split, cls), []).append(entry)
+    names, sizes, mtimes = [], [], []
+    for (split, cls), entries in by_folder.items():
+        picks = np.unique(np.linspace(0, len(entries) - 1, SAMPLE_PER_FOLDER).round().astype(int))
+        for i in picks:
+            st = entries[i].stat()
+            names.append(f"{split}/{cls}/{entries[i].name}")
+            sizes.append(st.st_size)
+            mtimes.append(st.st_mtime_ns)
+    return {
+        "sample_names": np.array(names, dtype=str),
+        "sample_sizes": np.array(sizes, dtype=np.int64),
+        "sample_mtimes": np.array(mtimes, dtype=np.int64),
+    }
+
+
+def samples_unchanged(folder: Path, arrays: dict[str, np.ndarray]) -> bool:
+    """Whether every sampled file still has the size and mtime the cache entry recorded."""
+    for name, size, mtime in zip(
+        arrays["sample_names"], arrays["sample_sizes"], arrays["sample_mtimes"], strict=True
+    ):
+        try:
+            st = os.stat(folder / str(name))
+        except OSError:
+            return False
+        if st.st_size != size or st.st_mtime_ns != mtime:
+            return False
+    return True
+
+
 def fingerprint_layout(files: list[tuple[str, str, os.DirEntry]]) -> str:
-    """Fingerprint of every sequence file's relative name, size and mtime (the cache key)."""
+    """Fingerprint of every sequence file's relative name, size and mtime (recorded in meta
+    when the entry is built: what exactly was converted)."""
     stats = [entry.stat() for _, _, entry in files]
     return fingerprint_files(
         [f"{split}/{cls}/{entry.name}" for split, cls, entry in files],
@@ -219,20 +281,42 @@ def fingerprint_layout(files: list[tuple[str, str, os.DirEntry]]) -> str:
     )
 
 
+def read_cached(folder: Path, name: str) -> tuple[dict[str, np.ndarray], Path]:
+    """The dataset folder's arrays from the binary cache (memory-mapped), converting the
+    sequence files first when the layout changed since the entry was written.
+
+    Returns
+    -------
+    arrays : flat (uint8 tokens), lengths, n_ambiguous, labels, is_test, ids, class_names,
+        source_fingerprint and the sampled stamps
+    path : the cache entry's folder
+    """
+
+    def build() -> dict[str, np.ndarray]:
+        class_names, files = scan_layout(folder)
+        arrays = convert(folder, class_names, files)
+        fingerprint = np.array(fingerprint_layout(files), dtype=str)
+        return {**arrays, **sample_stamps(files), "source_fingerprint": fingerprint}
+
+    # The folder is part of the cache name: two copies of one dataset never evict each other.
+    where_from = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8]
+    arrays, path, _ = load_or_build(
+        "genomic_benchmarks",
+        f"{name}-{where_from}",
+        layout_key(folder),
+        build,
+        lambda found: samples_unchanged(folder, found),
+    )
+    return arrays, path
+
+
 @register_adapter("genomic_benchmarks", GenomicBenchmarksParams)
 def load(params: GenomicBenchmarksParams, seed: int) -> SequenceDataset:
     """A genomic-benchmarks dataset (official train/test; val carved from train)."""
     folder = locate(params)
-    class_names, files = scan_layout(folder)
-    fingerprint = fingerprint_layout(files)
-    # The folder is part of the cache name: two copies of one dataset never evict each other.
-    where_from = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8]
-    arrays, cache_path, _ = load_or_build(
-        "genomic_benchmarks",
-        f"{params.name}-{where_from}",
-        fingerprint,
-        lambda: convert(folder, class_names, files),
-    )
+    arrays, cache_path = read_cached(folder, params.name)
+    class_names = [str(c) for c in arrays["class_names"]]
+    fingerprint = str(arrays["source_fingerprint"])
     enc = Encoded(arrays["flat"], arrays["lengths"], int(arrays["n_ambiguous"]))
     labels = arrays["labels"]
     ids = arrays["ids"]

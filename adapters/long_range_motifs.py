@@ -67,10 +67,13 @@ class LongRangeMotifsParams(Params):
     enhancer: str = Field(ENHANCER, min_length=4, max_length=32, description="motif E")
     promoter: str = Field(PROMOTER, min_length=4, max_length=32, description="motif P")
     data_seed: int = Field(
-        0, description="seed of the sequences, labels and test split (validation uses the run seed)"
+        0,
+        ge=0,
+        le=2**32 - 1,
+        description="seed of the sequences, labels and test split (validation uses the run seed)",
     )
-    val_fraction: float = Field(0.15, gt=0, lt=0.5)
-    test_fraction: float = Field(0.15, gt=0, lt=0.5)
+    val_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of sequences in validation")
+    test_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of sequences in test")
 
     @model_validator(mode="after")
     def _check(self) -> LongRangeMotifsParams:

@@ -2,12 +2,16 @@
 
 One pipeline turns raw strings into a :class:`SequenceDataset`:
 
-1. :func:`encode_batch` encodes every record once (IUPAC codes -> N, counted; any other
-   character or an empty record is a :class:`UserError` naming the file and record);
+1. :func:`encode_batch` encodes records (IUPAC codes -> N, counted; any other character or an
+   empty record is a :class:`UserError` naming the file and record);
 2. :func:`apply_length_policy` makes the (n, L) matrix (``error`` / ``pad`` / ``center_crop``);
-3. :func:`build_dataset` completes the splits (validation carved from train), counts leakage
-   across splits (and optionally drops it from the earlier split), subsamples train
-   (``max_train``), adds reverse-complement training copies, and fills ``meta``.
+3. :func:`build_dataset` completes the splits (validation carved from train), subsamples train
+   and validation (``max_train`` / ``max_val``) *before* encoding: only the rows kept are
+   encoded, made (n, L) and checked for leakage across splits (with ``drop_leakage``, which
+   must see every row, all rows are encoded, leaked ones dropped from the earlier split, then
+   subsampled); it adds reverse-complement training copies and fills ``meta``. Adapters pass
+   :class:`Records` (raw strings) so the encoding itself is deferred too; the rows kept and
+   their order are the same either way.
 
 Every adapter's params inherit :class:`CommonParams`, so these options read the same everywhere.
 """
@@ -15,8 +19,7 @@ Every adapter's params inherit :class:`CommonParams`, so these options read the 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,16 +27,16 @@ import numpy as np
 from pydantic import Field
 from sklearn.model_selection import train_test_split
 
-from adapters.encoding import as_bytes, encode_bytes, reverse_complement, valid_note
+from adapters.encoding import reverse_complement
 from adapters.leakage import drop_leaked, find_leakage, leakage_counts
+from adapters.records import Encoded, Records, Where
+from adapters.records import concat_encoded as concat_encoded  # re-exported for the adapters
+from adapters.records import encode_batch as encode_batch  # re-exported for the adapters
 from adapters.splits import carve
 from harness.core.dataset import PAD_TOKEN, SPLITS, SequenceDataset, Task
 from harness.core.errors import UserError
 from harness.core.registry import Params
 
-Where = Callable[[int], str]
-# (record, 0-based position in it) -> (location, "position p" / "column c") for a bad character
-Locate = Callable[[int, int], tuple[str, str]]
 # A pad/crop target above this is a typo (10 Mbp windows), refused at validation.
 MAX_LENGTH = 10_000_000
 LengthPolicy = Literal["error", "pad", "center_crop"]
@@ -85,72 +88,6 @@ class CommonParams(Params):
 # Encoding and lengths
 
 
-@dataclass(frozen=True)
-class Encoded:
-    """Variable-length encoded records, stored flat (cheap to cache and to concatenate).
-
-    Attributes
-    ----------
-    flat : np.ndarray, uint8, shape (sum(lengths),)
-    lengths : np.ndarray, int64, shape (n,)
-    n_ambiguous : int
-        IUPAC ambiguity codes turned into N.
-    """
-
-    flat: np.ndarray
-    lengths: np.ndarray
-    n_ambiguous: int
-
-    @property
-    def starts(self) -> np.ndarray:
-        return np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
-
-    def records(self) -> list[np.ndarray]:
-        """All records as views into ``flat``."""
-        return np.split(self.flat, np.cumsum(self.lengths)[:-1]) if len(self.lengths) else []
-
-
-def encode_batch(seqs: Sequence[str], where: Where, locate: Locate | None = None) -> Encoded:
-    """Encode many records with one vectorised pass.
-
-    Parameters
-    ----------
-    seqs : n strings
-    where : i -> location of record i for error messages, e.g. ``"a.fa line 9 (record 3, chr1)"``
-    locate : (i, position) -> (location, "column c") of a bad character, when the source can
-        name its line (a multi-line FASTA record); default ``where(i)`` and the position
-
-    Returns
-    -------
-    Encoded with ``flat`` uint8 (sum of lengths,) and ``lengths`` int64 (n,)
-    """
-    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
-    empty = np.flatnonzero(lengths == 0)
-    if empty.size:
-        more = f" ({empty.size} empty records in all)" if empty.size > 1 else ""
-        raise UserError(f"{where(int(empty[0]))}: empty sequence{more}")
-    if not len(seqs):
-        return Encoded(np.zeros(0, np.uint8), lengths, 0)
-    joined = "".join(seqs)
-    flat, n_ambiguous, bad = encode_bytes(as_bytes(joined))
-    if bad >= 0:
-        # The record holding the first bad character, and the character's place in it.
-        i = int(np.searchsorted(np.cumsum(lengths), bad, side="right"))
-        position = bad - int(lengths[:i].sum())
-        place, at = locate(i, position) if locate else (where(i), f"position {position + 1}")
-        raise UserError(f"{place}: invalid character {joined[bad]!r} at {at} ({valid_note()})")
-    return Encoded(flat, lengths, n_ambiguous)
-
-
-def concat_encoded(parts: Sequence[Encoded]) -> Encoded:
-    """Concatenate encoded record sets in order."""
-    return Encoded(
-        np.concatenate([p.flat for p in parts]) if parts else np.zeros(0, np.uint8),
-        np.concatenate([p.lengths for p in parts]) if parts else np.zeros(0, np.int64),
-        sum(p.n_ambiguous for p in parts),
-    )
-
-
 def _lengths_seen(lengths: np.ndarray, limit: int = 5) -> str:
     values, counts = np.unique(lengths, return_counts=True)
     order = np.argsort(-counts)[:limit]
@@ -175,7 +112,15 @@ def apply_length_policy(
         Bases removed from the left of each record by cropping (subtract from position
         annotations such as ``tss_index``).
     """
-    lengths = enc.lengths
+    target = length_target(enc.lengths, policy, length, where)
+    return to_matrix(enc, target), crop_offsets(enc.lengths, target)
+
+
+def length_target(
+    lengths: np.ndarray, policy: LengthPolicy, length: int | None, where: Where
+) -> int:
+    """The common length L of the policy over every record's length (no sequence read);
+    records the policy refuses are a :class:`UserError` naming the first of them."""
     n = len(lengths)
     if n == 0:
         raise UserError(f"{where(0)}: no sequences")
@@ -200,14 +145,27 @@ def apply_length_policy(
                 f"{where(i)}: length {int(lengths[i])} is shorter than center_crop length "
                 f"{target}; lower `length` or use length_policy: pad"
             )
-    offset = np.maximum(lengths - target, 0) // 2
+    return target
+
+
+def crop_offsets(lengths: np.ndarray, target: int) -> np.ndarray:
+    """Bases center-cropping removes from the left of each record: int64 (n,)."""
+    return (np.maximum(lengths - target, 0) // 2).astype(np.int64)
+
+
+def to_matrix(enc: Encoded, target: int) -> np.ndarray:
+    """The records as an (n, target) uint8 matrix: longer ones center-cropped, shorter ones
+    right-padded with PAD."""
+    lengths = enc.lengths
+    n = len(lengths)
     if (lengths == target).all():
-        return enc.flat.reshape(n, target), offset
+        return np.asarray(enc.flat).reshape(n, target)
+    offset = crop_offsets(lengths, target)
     tokens = np.full((n, target), PAD_TOKEN, dtype=np.uint8)
     for i, (start, size, off) in enumerate(zip(enc.starts, lengths, offset, strict=True)):
         keep = min(int(size), target)
         tokens[i, :keep] = enc.flat[start + off : start + off + keep]
-    return tokens, offset
+    return tokens
 
 
 def shift_positions(positions: np.ndarray, offset: np.ndarray, length: int) -> np.ndarray:
@@ -392,9 +350,69 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _positions(
+    tss_index: np.ndarray | None, lengths: np.ndarray, length: int
+) -> dict[str, np.ndarray]:
+    """``tss_index`` moved by each record's crop offset, as the annotation (empty if unknown)."""
+    if tss_index is None or not (np.asarray(tss_index) >= 0).any():
+        return {}
+    offset = crop_offsets(lengths, length)
+    return {"tss_index": shift_positions(np.asarray(tss_index), offset, length)}
+
+
+def _subsample(
+    full: dict[str, np.ndarray], labels: np.ndarray, params: CommonParams, seed: int, task: Task
+) -> dict[str, np.ndarray]:
+    """``max_train`` / ``max_val`` applied (stratified for classification, seeded)."""
+    full = dict(full)
+    if params.max_train is not None:
+        full["train"] = subsample(
+            full["train"], labels, params.max_train, seed, stratify=task != "regression"
+        )
+    if params.max_val is not None:
+        full["val"] = subsample(
+            full["val"], labels, params.max_val, seed + 1, stratify=task != "regression"
+        )
+    return full
+
+
+def _restrict(
+    keep: np.ndarray,
+    labels: np.ndarray,
+    ids: np.ndarray,
+    annotations: dict[str, np.ndarray],
+    split: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The rows ``keep`` (sorted) of everything but the tokens, splits re-indexed into them."""
+    return (
+        np.asarray(labels)[keep],
+        ids[keep],
+        {k: v[keep] for k, v in annotations.items()},
+        {k: np.searchsorted(keep, v) for k, v in split.items()},
+    )
+
+
+def _leakage(
+    tokens: np.ndarray, split: dict[str, np.ndarray], params: CommonParams, source: str
+) -> tuple[dict[str, int], dict[str, np.ndarray]]:
+    """Sequences shared across the splits (counted, warned about): counts and the rows."""
+    found = find_leakage(tokens, split)
+    counts = leakage_counts(found)
+    if any(counts.values()):
+        shown = ", ".join(f"{k}={v}" for k, v in counts.items() if v)
+        action = "dropped from the earlier split" if params.drop_leakage else "kept"
+        warnings.warn(
+            f"{source}: sequences shared across splits ({shown}); {action} "
+            "(drop_leakage: true removes exact and reverse-complement copies from train/val, "
+            "test stays official; near-duplicates, k-mer Jaccard >= 0.7, are only reported)",
+            stacklevel=3,
+        )
+    return counts, found
+
+
 def build_dataset(
     *,
-    enc: Encoded,
+    enc: Encoded | Records,
     labels: np.ndarray,
     ids: Sequence[str],
     split: dict[str, np.ndarray],
@@ -409,7 +427,8 @@ def build_dataset(
 
     Parameters
     ----------
-    enc : the n encoded records
+    enc : the n records, encoded, or raw (:class:`Records`): then only the rows kept are
+        encoded, so ``max_train`` / ``max_val`` cut the encoding and leakage work to the rows used
     labels : (n,) int64 class indices, or float32 for regression
     ids : n record ids (made unique here)
     split : train and test index arrays (val optional: carved from train, seeded by ``seed``)
@@ -418,41 +437,38 @@ def build_dataset(
     tss_index : (n,) int, -1 where unknown, or None
     """
     source = str(meta.get("source", "dataset"))
-    if enc.n_ambiguous:
-        warnings.warn(
-            f"{source}: {enc.n_ambiguous} IUPAC ambiguity code(s) turned into N", stacklevel=2
-        )
-    tokens, offset = apply_length_policy(enc, params.length_policy, params.length, where)
-    length = tokens.shape[1]
-    annotations: dict[str, np.ndarray] = {}
-    if tss_index is not None and (np.asarray(tss_index) >= 0).any():
-        annotations["tss_index"] = shift_positions(np.asarray(tss_index), offset, length)
+    lengths = enc.lengths
     ids_arr = unique_ids(ids if isinstance(ids, np.ndarray) else [str(i) for i in ids])
     full = complete_split(split, labels, task, params.val_fraction, seed, source)
-
-    found = find_leakage(tokens, full)
-    counts = leakage_counts(found)
-    if any(counts.values()):
-        shown = ", ".join(f"{k}={v}" for k, v in counts.items() if v)
-        action = "dropped from the earlier split" if params.drop_leakage else "kept"
-        warnings.warn(
-            f"{source}: sequences shared across splits ({shown}); {action} "
-            "(drop_leakage: true removes exact and reverse-complement copies from train/val, "
-            "test stays official; near-duplicates, k-mer Jaccard >= 0.7, are only reported)",
-            stacklevel=2,
-        )
     if params.drop_leakage:
+        # what leaks is only known from every row's tokens: encode all, drop, then subsample
+        encoded = enc.select(np.arange(len(lengths)))
+        length = length_target(lengths, params.length_policy, params.length, where)
+        annotations = _positions(tss_index, lengths, length)
+        tokens = to_matrix(encoded, length)
+        counts, found = _leakage(tokens, full, params, source)
         full = drop_leaked(full, found)
-    n_train_before = len(full["train"])
-    if params.max_train is not None:
-        full["train"] = subsample(
-            full["train"], labels, params.max_train, seed, stratify=task != "regression"
+        n_train_before = len(full["train"])
+        full = _subsample(full, labels, params, seed, task)
+        tokens, labels, ids_arr, annotations, full = compact(
+            tokens, labels, ids_arr, annotations, full
         )
-    if params.max_val is not None:
-        full["val"] = subsample(
-            full["val"], labels, params.max_val, seed + 1, stratify=task != "regression"
+    else:
+        # the rows kept are chosen from the splits and labels alone: only they are encoded
+        # (characters first, then lengths: the order of the errors when every row is kept)
+        n_train_before = len(full["train"])
+        full = _subsample(full, labels, params, seed, task)
+        keep = np.sort(np.concatenate([full[k] for k in SPLITS]))
+        encoded = enc.select(keep)
+        length = length_target(lengths, params.length_policy, params.length, where)
+        annotations = _positions(tss_index, lengths, length)
+        labels, ids_arr, annotations, full = _restrict(keep, labels, ids_arr, annotations, full)
+        tokens = to_matrix(encoded, length)
+        counts, _ = _leakage(tokens, full, params, source)
+    if encoded.n_ambiguous:
+        warnings.warn(
+            f"{source}: {encoded.n_ambiguous} IUPAC ambiguity code(s) turned into N", stacklevel=2
         )
-    tokens, labels, ids_arr, annotations, full = compact(tokens, labels, ids_arr, annotations, full)
     n_rc = 0
     if params.reverse_complement:
         tokens, labels, ids_arr, annotations, new_rows = add_reverse_complements(
@@ -468,9 +484,9 @@ def build_dataset(
         "n_classes": n_classes,
         "length": length,
         "length_policy": params.length_policy,
-        "lengths_seen": _lengths_seen(enc.lengths),
-        "n_records": len(enc.lengths),
-        "n_ambiguous_to_N": enc.n_ambiguous,
+        "lengths_seen": _lengths_seen(lengths),
+        "n_records": len(lengths),
+        "n_ambiguous_to_N": encoded.n_ambiguous,
         "counts": counts_per_split,
         "leakage": counts,
         "leakage_dropped": bool(params.drop_leakage),

@@ -30,23 +30,30 @@ class SyntheticMotifsParams(Params):
     motifs: dict[str, float] = Field(
         default_factory=lambda: dict(SEED_MOTIFS), description="motif -> regulatory strength"
     )
-    min_motifs: int = Field(0, ge=0)
-    max_motifs: int = Field(4, ge=0)
+    min_motifs: int = Field(0, ge=0, description="fewest motifs planted in a sequence")
+    max_motifs: int = Field(
+        4, ge=0, description="most motifs planted in a sequence (count uniform in min..max)"
+    )
     combine: Literal["saturating", "sum_clip", "mean"] = Field(
         "saturating",
         description="how strengths add up: 1-prod(1-s), min(1, sum s), or mean s (0 if none)",
     )
     noise_sd: float = Field(0.1, ge=0, description="sd of Gaussian label noise")
-    target: Literal["regression", "binary"] = "regression"
+    target: Literal["regression", "binary"] = Field(
+        "regression", description="label: the noisy strength, or 1 where it exceeds threshold"
+    )
     threshold: float = Field(0.5, description="binary label = noisy strength > threshold")
     scrub_background: bool = Field(
         True, description="remove chance motif occurrences so the planted mask is the whole truth"
     )
     data_seed: int = Field(
-        0, description="seed of the sequences, labels and test split (validation uses the run seed)"
+        0,
+        ge=0,
+        le=2**32 - 1,
+        description="seed of the sequences, labels and test split (validation uses the run seed)",
     )
-    val_fraction: float = Field(0.15, gt=0, lt=0.5)
-    test_fraction: float = Field(0.15, gt=0, lt=0.5)
+    val_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of sequences in validation")
+    test_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of sequences in test")
 
     @model_validator(mode="after")
     def _check(self) -> SyntheticMotifsParams:

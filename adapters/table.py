@@ -35,10 +35,10 @@ from pydantic import Field, field_validator, model_validator
 
 from adapters.sequences import (
     CommonParams,
+    Records,
     Where,
     build_dataset,
     class_labels,
-    encode_batch,
     task_for,
 )
 from adapters.splits import carve
@@ -462,7 +462,7 @@ def load(params: TableParams, seed: int) -> SequenceDataset:
     for path, _ in pairs:  # all missing-file errors before any slow read
         require_file(path, "table")
     rows = read_rows(params, pairs)
-    enc = encode_batch(rows.seqs, rows.where)
+    enc = Records(rows.seqs, rows.where)  # encoded in build_dataset: only the rows kept
     if params.task == "regression":
         labels = regression_labels(rows.labels, rows.where)
         class_names: list[str] = []

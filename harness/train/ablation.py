@@ -52,6 +52,47 @@ def masking_order(importance: np.ndarray, order: str, rng: np.random.Generator) 
     raise ValueError(f"unknown order {order!r} (valid: {', '.join(ORDERS)})")
 
 
+# Masked copies predicted in one call hold at most this many tokens (memory bound: 64 MiB of
+# uint8 here; the model's own batches stay ``predict``'s).
+MAX_BATCHED_TOKENS = 1 << 26
+
+
+def masked_copies(
+    tokens: np.ndarray, ranked: np.ndarray, n_masked: np.ndarray, mask_token: int = PAD_TOKEN
+) -> np.ndarray:
+    """Every step's masked copy of ``tokens``, stacked: (s * n, L), step-major.
+
+    Parameters
+    ----------
+    tokens : uint8 (n, L) ; ranked : int (n, L), positions in the order they are masked
+    n_masked : int (s,), increasing numbers of masked positions
+    """
+    n, length = tokens.shape
+    out = np.empty((len(n_masked), n, length), dtype=tokens.dtype)
+    rows = np.arange(n)[:, None]
+    masked = tokens.copy()
+    done = 0
+    for k, m in enumerate(n_masked):
+        # steps are increasing: mask only the positions added since the previous step
+        masked[rows, ranked[:, done:m]] = mask_token
+        done = m
+        out[k] = masked
+    return out.reshape(-1, length)
+
+
+def predict_stacked(predict_fn: PredictFn, stacked: np.ndarray, n: int) -> list[np.ndarray]:
+    """``predict_fn`` over ``stacked`` (k * n, L) in as few calls as ``MAX_BATCHED_TOKENS``
+    allows (whole groups of ``n`` rows per call); the k groups' scores, in order."""
+    groups = len(stacked) // n if n else 0
+    per_call = max(1, MAX_BATCHED_TOKENS // max(1, n * stacked.shape[1]))
+    scores: list[np.ndarray] = []
+    for first in range(0, groups, per_call):
+        last = min(groups, first + per_call)
+        out = np.asarray(predict_fn(stacked[first * n : last * n]))
+        scores += [out[k * n : (k + 1) * n] for k in range(last - first)]
+    return scores
+
+
 def masking_curve(
     predict_fn: PredictFn,
     tokens: np.ndarray,
@@ -68,7 +109,8 @@ def masking_curve(
     Parameters
     ----------
     predict_fn : uint8 tokens (n, L) -> scores, (n,) P(class 1) / values or (n, C) probabilities
-        (as :func:`harness.training.predict`)
+        (as :func:`harness.core.model.predict`); called on every step's masked copies at once
+        (rows are scored independently, so this equals one call per step)
     tokens : uint8 (n, L) ; labels : (n,) ; importance : (n, L), higher = more important
     task : "binary" | "multiclass" | "regression"
     order : "high_to_low" | "low_to_high" | "random"
@@ -80,21 +122,10 @@ def masking_curve(
     -------
     n_masked : int (s,) ; metric : float (s,), accuracy (classification) or Pearson (regression)
     """
-    tokens = np.asarray(tokens)
-    n, length = tokens.shape
-    n_masked = masking_steps(length, steps)
-    ranked = masking_order(importance, order, np.random.default_rng(seed))
-    name = curve_metric_name(task)
-    rows = np.arange(n)[:, None]
-    masked = tokens.copy()
-    done = 0
-    values = []
-    for m in n_masked:
-        # steps are increasing: mask only the positions added since the previous step
-        masked[rows, ranked[:, done:m]] = mask_token
-        done = m
-        values.append(compute_metrics(task, labels, predict_fn(masked))[name])
-    return n_masked, np.asarray(values, dtype=np.float64)
+    curves = ablation_curves(
+        predict_fn, tokens, labels, importance, task, steps, seed, mask_token, orders=(order,)
+    )
+    return curves["n_masked"], curves[order]
 
 
 def ablation_curves(
@@ -106,20 +137,36 @@ def ablation_curves(
     steps: int | Sequence[int] = 10,
     seed: int = 0,
     mask_token: int = PAD_TOKEN,
+    orders: Sequence[str] = ORDERS,
 ) -> dict[str, np.ndarray]:
-    """The three masking curves on the same x axis.
+    """The masking curves on the same x axis, every order's masked copies predicted together.
+
+    Each order draws its tie-breaks (and the random order) from a generator seeded with ``seed``,
+    as if computed alone.
 
     Returns
     -------
-    dict with ``n_masked`` (s,) and ``high_to_low``, ``low_to_high``, ``random`` (s,) metric values
+    dict with ``n_masked`` (s,) and each of ``orders`` (default ``high_to_low``,
+    ``low_to_high``, ``random``): (s,) metric values
     """
-    out: dict[str, np.ndarray] = {}
-    for order in ORDERS:
-        x, y = masking_curve(
-            predict_fn, tokens, labels, importance, task, order, steps, seed, mask_token
-        )
-        out["n_masked"] = x
-        out[order] = y
+    tokens = np.asarray(tokens)
+    n, length = tokens.shape
+    n_masked = masking_steps(length, steps)
+    # nothing masked is the same copy in every order: scored once, shared
+    shared = len(n_masked) > 0 and n_masked[0] == 0
+    masked = n_masked[1:] if shared else n_masked
+    parts = [tokens] if shared else []
+    for order in orders:
+        ranked = masking_order(importance, order, np.random.default_rng(seed))
+        parts.append(masked_copies(tokens, ranked, masked, mask_token))
+    scores = predict_stacked(predict_fn, np.concatenate(parts), n)
+    name = curve_metric_name(task)
+    first = [compute_metrics(task, labels, scores.pop(0))[name]] if shared else []
+    out: dict[str, np.ndarray] = {"n_masked": n_masked}
+    for i, order in enumerate(orders):
+        group = scores[i * len(masked) : (i + 1) * len(masked)]
+        values = first + [compute_metrics(task, labels, s)[name] for s in group]
+        out[order] = np.asarray(values, dtype=np.float64)
     return out
 
 
