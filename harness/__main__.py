@@ -1,4 +1,4 @@
-"""Command line: ``python -m harness {run,validate,list,ui,tune,report,bench}``.
+"""Command line: ``python -m harness {run,validate,list,docs,ui,tune,report,bench}``.
 
 Commands import their layer inside the function: torch, MLflow and Optuna take seconds to load, and
 ``--help``, ``validate`` and ``list`` need none of them.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import signal
@@ -20,23 +21,40 @@ import traceback
 import typing
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
 from harness.bench import DEFAULT_LENGTHS, LONG_LENGTHS, MODES
-from harness.config.load import load_study
-from harness.config.study import check_tracking_uri
-from harness.config.tune import apply_overrides
 from harness.core.errors import UserError
-from harness.core.registry import ADAPTERS, MODELS, Entry, load_plugins
+
+if typing.TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.core.registry import Entry
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
-out = Console(soft_wrap=True)  # paths and one-line messages are never broken
-err_console = Console(stderr=True, soft_wrap=True)
+
+class _LazyConsole:
+    """A rich ``Console`` made on first use: rich costs a tenth of a second to import, and
+    ``--help`` and argument errors print nothing through it (``--help`` stays under 1 s)."""
+
+    def __init__(self, **options: typing.Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> typing.Any:
+        if self._console is None:
+            from rich.console import Console  # noqa: PLC0415 (deferred, see the class docstring)
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+out = _LazyConsole(soft_wrap=True)  # paths and one-line messages are never broken
+err_console = _LazyConsole(stderr=True, soft_wrap=True)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.config.load import load_study  # noqa: PLC0415 (heavy, see docstring)
     from harness.run.runner import models_for  # noqa: PLC0415 (heavy, see docstring)
 
     study = load_study(args.study)
@@ -49,23 +67,64 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from harness.config.load import load_study  # noqa: PLC0415 (heavy, see docstring)
+    from harness.config.study import check_tracking_uri  # noqa: PLC0415 (heavy, see docstring)
     from harness.run.console import print_summary  # noqa: PLC0415 (heavy, see docstring)
+    from harness.run.logged_model import (  # noqa: PLC0415 (heavy, see docstring)
+        check_register_name,
+        register_best,
+    )
     from harness.run.runner import run_study  # noqa: PLC0415 (heavy, see docstring)
 
     if args.jobs < 1:
         raise UserError(f"--jobs: must be at least 1 (got {args.jobs})")
+    _check_executor(args)
     study = load_study(args.study)
     if args.tracking_uri:
         uri = check_tracking_uri(args.tracking_uri, "--tracking-uri")
         study = study.model_copy(
             update={"tracking": study.tracking.model_copy(update={"uri": uri})}
         )
-    outcome = run_study(study, show_progress=not args.no_progress, jobs=args.jobs, fresh=args.fresh)
+    if args.register is not None:
+        check_register_name(args.register, study.evaluation.save_models)
+    if args.system_metrics:  # MLflow's own switch; --jobs workers inherit it
+        os.environ["MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"] = "true"
+    outcome = run_study(
+        study,
+        show_progress=not args.no_progress,
+        jobs=args.jobs,
+        fresh=args.fresh,
+        executor=args.executor,
+        ray_address=args.ray_address,
+    )
     print_summary(out, study, outcome)
+    if args.register is not None:
+        for reg in register_best(outcome.tracking_uri, args.register, outcome.results):
+            out.print(f"registered {reg.name} version {reg.version}: {reg.describe()}")
     return 1 if outcome.failures else 0
 
 
+def _check_executor(args: argparse.Namespace) -> None:
+    """``run --executor``: ``--ray-address`` and Ray itself only with ``ray``; no ``--jobs``
+    there (Ray places units by the resources they ask for: size the cluster instead)."""
+    if args.executor != "ray":
+        if args.ray_address:
+            raise UserError("--ray-address: only with --executor ray")
+        return
+    if args.jobs != 1:
+        raise UserError(
+            "--jobs: not used with --executor ray (Ray runs as many units at once as its CPUs "
+            "and GPUs allow; give it more with ray start)"
+        )
+    from harness.run.ray_executor import import_ray  # noqa: PLC0415 (heavy, see docstring)
+
+    import_ray()  # the missing [ray] extra is refused before any run exists
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
+    from harness.config.load import load_study  # noqa: PLC0415 (heavy, see docstring)
+    from harness.config.study import check_tracking_uri  # noqa: PLC0415 (heavy, see docstring)
+    from harness.config.tune import apply_overrides  # noqa: PLC0415 (heavy, see docstring)
     from harness.tune.main import run_tune  # noqa: PLC0415 (heavy, see docstring)
 
     def say(text: str) -> None:
@@ -118,20 +177,22 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def _described(entry: Entry) -> str:
     """The entry's one-line description, with its role and the seed text it reproduces."""
-    notes = [
-        f"{label}: {value}"
-        for label, value in (
-            ("role", getattr(entry.factory, "role", None)),
-            ("seed reproduction", getattr(entry.factory, "reproduces", None)),
-        )
-        if value
-    ]
-    return entry.description + "".join(f"\n[dim]{n}[/dim]" for n in notes)
+    from harness.config.describe import entry_notes  # noqa: PLC0415 (heavy, see docstring)
+
+    return entry.description + "".join(f"\n[dim]{n}[/dim]" for n in entry_notes(entry))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from rich.table import Table  # noqa: PLC0415 (heavy, see docstring)
+
+    from harness.core.registry import ADAPTERS, MODELS, load_plugins  # noqa: PLC0415 (heavy, see docstring)
 
     load_plugins()
+    if args.verbose:
+        for title, table in (("adapter", ADAPTERS), ("model", MODELS)):
+            for name in sorted(table):
+                out.print(_params_table(title, table[name]))
+        return 0
     for title, table in (("Adapters", ADAPTERS), ("Models", MODELS)):
         grid = Table(title=title, show_lines=True)
         grid.add_column("name", style="bold")
@@ -145,6 +206,42 @@ def cmd_list(args: argparse.Namespace) -> int:
                 params.append(f"{field_name} = {default!r}")
             grid.add_row(name, _described(entry), "\n".join(params) or "—")
         out.print(grid)
+    return 0
+
+
+def _params_table(kind: str, entry: Entry) -> Table:
+    """``harness list -v``: one adapter's or model's params, each with its type, default,
+    allowed values and meaning (from its pydantic schema)."""
+    from rich.markup import escape  # noqa: PLC0415 (heavy, see docstring)
+    from rich.table import Table  # noqa: PLC0415 (heavy, see docstring)
+    from rich.text import Text  # noqa: PLC0415 (heavy, see docstring)
+
+    from harness.config.describe import describe, entry_notes, train_defaults_notes  # noqa: PLC0415 (heavy, see docstring)
+
+    notes = entry_notes(entry) + train_defaults_notes(entry)
+    grid = Table(
+        title=f"{kind} [bold]{entry.name}[/bold]: {escape(entry.description)}",
+        caption="\n".join(escape(n) for n in notes) or None,
+        title_justify="left",
+        caption_justify="left",
+    )
+    for column in ("parameter", "type", "default", "allowed", "meaning"):
+        grid.add_column(column, style="bold" if column == "parameter" else None)
+    for row in describe(entry.params):
+        # Text cells: types and patterns hold brackets that rich would read as markup
+        grid.add_row(
+            *(Text(v) for v in (row.name, row.type, row.default, row.allowed, row.meaning))
+        )
+    if not grid.rows:
+        grid.add_row("—", "", "", "", "no parameters")
+    return grid
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    """Write the study reference (docs/study_reference.md) generated from the schemas."""
+    from harness.config.reference import study_reference_markdown  # noqa: PLC0415 (heavy, see docstring)
+
+    sys.stdout.write(study_reference_markdown())  # plain: rich would wrap and colour it
     return 0
 
 
@@ -264,11 +361,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
         rows_frame,
         run_bench,
     )
+    from harness.config.study import check_tracking_uri  # noqa: PLC0415 (heavy, see docstring)
     from harness.run.tracking import Tracker  # noqa: PLC0415 (heavy, see docstring)
 
     for flag, path in (("--out", args.out), ("--plot", args.plot)):
         if path and Path(path).is_dir():
             raise UserError(f"{flag}: {path} is a folder; give the path of a file")
+    if args.overhead is not None or args.gb_cache:
+        if args.models or (args.overhead is not None and args.gb_cache):
+            raise UserError(
+                "bench: --overhead STUDY, --gb-cache and model names are separate benchmarks; "
+                "give one of them"
+            )
+        return _bench_overhead(args) if args.overhead is not None else _bench_gb_cache(args)
+    if not args.models:
+        raise UserError("bench: give model names (see `harness list`), --overhead or --gb-cache")
     if args.tracking_uri:
         check_tracking_uri(args.tracking_uri, "--tracking-uri")
     plan = check_arguments(
@@ -309,6 +416,48 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_overhead(args: argparse.Namespace) -> int:
+    """``bench --overhead STUDY``: the study run once in a fresh process on a temporary store,
+    its wall time split into model fitting and everything around it (``--out``: the JSON)."""
+    from harness.bench.overhead import (  # noqa: PLC0415 (heavy, see docstring)
+        check_overhead_target,
+        measure_overhead,
+    )
+
+    study = Path(args.overhead)
+    if not study.is_file():
+        raise UserError(f"--overhead: {study} is not a study file")
+    breakdown = measure_overhead(study)
+    out.print(breakdown.table(), highlight=False)
+    _write_bench_json(breakdown.to_json(), args.out)
+    missed = check_overhead_target(breakdown, args.max_overhead)
+    if missed:
+        out.print(f"target missed: {missed}", highlight=False)
+    return 0
+
+
+def _bench_gb_cache(args: argparse.Namespace) -> int:
+    """``bench --gb-cache``: the Genomic Benchmarks cache against the package's per-file reader
+    on ``--files`` generated files (``--out``: the JSON)."""
+    from harness.bench.gb_cache import (  # noqa: PLC0415 (heavy, see docstring)
+        gb_cache_table,
+        measure_gb_cache,
+    )
+
+    figures = measure_gb_cache(args.files, args.repeats)
+    out.print(gb_cache_table(figures), highlight=False)
+    _write_bench_json(figures, args.out)
+    return 0
+
+
+def _write_bench_json(figures: dict[str, typing.Any], path: str | None) -> None:
+    """``bench --overhead / --gb-cache --out``: the figures as JSON."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(figures, indent=1) + "\n")
+        out.print(f"written: {path}")
+
+
 def _write_bench_csv(frame: typing.Any, path: str | None) -> None:
     """``harness bench --out``: the table as CSV (also the points measured before a failure)."""
     if path:
@@ -340,6 +489,28 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start a new parent run even if an interrupted run of this study could be resumed",
     )
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process or --jobs workers; ray: one Ray task per (dataset, seed), "
+        "needs the [ray] extra (default local)",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="Ray cluster to join, e.g. HOST:6379 (default: $RAY_ADDRESS, else a local instance)",
+    )
+    p.add_argument(
+        "--register",
+        metavar="NAME",
+        help="register the best model (validation primary metric) in the Model Registry as NAME",
+    )
+    p.add_argument(
+        "--system-metrics",
+        action="store_true",
+        help="log CPU, memory and GPU metrics (system/*) per child run (needs psutil)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("tune", help="search a model's hyper-parameters (the study's tune: section)")
@@ -358,7 +529,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("list", help="registered adapters and models with their parameters")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="one table per adapter and model: each parameter's type, default, allowed values "
+        "and meaning",
+    )
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser(
+        "docs",
+        help="print the study file reference (Markdown, from the schemas); "
+        "> docs/study_reference.md",
+    )
+    p.set_defaults(func=cmd_docs)
 
     p = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 for the default store")
     p.add_argument(
@@ -382,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "models",
-        nargs="+",
+        nargs="*",
         help="registered model names, each optionally with parameters: "
         "NAME:KEY=VALUE,KEY=VALUE (e.g. sparse_transformer:keep_tokens=1024)",
     )
@@ -427,8 +612,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or mlruns/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--out", help="also write the table as CSV")
+    p.add_argument("--out", help="also write the table as CSV (JSON with --overhead, --gb-cache)")
     p.add_argument("--plot", help="also draw time and memory against length (log-log PNG)")
+    p.add_argument(
+        "--overhead",
+        metavar="STUDY",
+        help="instead: run STUDY once (temporary store) and split its wall time into model "
+        "fitting and the rest (imports, data, validation, evaluation, MLflow, report)",
+    )
+    p.add_argument(
+        "--max-overhead",
+        type=float,
+        default=0.2,
+        help="with --overhead: the share of the wall time outside fitting to report against "
+        "(default 0.2)",
+    )
+    p.add_argument(
+        "--gb-cache",
+        action="store_true",
+        help="instead: time the Genomic Benchmarks cache against the package's per-file reader",
+    )
+    p.add_argument(
+        "--files", type=int, default=20_000, help="with --gb-cache: files generated (default 20000)"
+    )
     p.set_defaults(func=cmd_bench)
 
     return parser
