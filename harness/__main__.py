@@ -76,10 +76,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     from harness.run.runner import run_study  # noqa: PLC0415 (heavy, see docstring)
 
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs: must be at least 1 (got {args.jobs})")
     _check_executor(args)
     study = load_study(args.study)
+    # the study's `jobs`, unless --jobs says otherwise; Ray places units itself
+    jobs = 1 if args.executor == "ray" else (args.jobs or study.jobs)
     if args.tracking_uri:
         uri = check_tracking_uri(args.tracking_uri, "--tracking-uri")
         study = study.model_copy(
@@ -92,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = run_study(
         study,
         show_progress=not args.no_progress,
-        jobs=args.jobs,
+        jobs=jobs,
         fresh=args.fresh,
         executor=args.executor,
         ray_address=args.ray_address,
@@ -111,7 +113,7 @@ def _check_executor(args: argparse.Namespace) -> None:
         if args.ray_address:
             raise UserError("--ray-address: only with --executor ray")
         return
-    if args.jobs != 1:
+    if args.jobs is not None:
         raise UserError(
             "--jobs: not used with --executor ray (Ray runs as many units at once as its CPUs "
             "and GPUs allow; give it more with ray start)"
@@ -482,7 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-uri", help="MLflow tracking URI (overrides the study)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
-        "--jobs", type=int, default=1, help="worker processes, one (dataset, seed) each (default 1)"
+        "--jobs",
+        type=int,
+        help="worker processes, one (dataset, seed) each (default: the study's jobs, else 1)",
     )
     p.add_argument(
         "--fresh",

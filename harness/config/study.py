@@ -299,6 +299,14 @@ class StudyConfig(Strict):
         description="model labels every model must beat (report); default: the study's models "
         "whose class declares role 'baseline'",
     )
+    jobs: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="worker processes for `harness run`, one (dataset, seed) unit each "
+        "(results do not depend on it; give each train.threads: 1 on a small machine); "
+        "`run --jobs N` overrides it",
+    )
     claims: str | None = Field(
         None,
         description="claims file to measure and judge (harness.config.claims), relative to the "

@@ -39,8 +39,10 @@ def unit_key(dataset: str, model: str, seed: int) -> str:
 
 def study_fingerprint(study: dict) -> str:
     """A parent is resumed only by the same resolved study (``model_dump(mode="json")``):
-    models, data, settings, seeds; where it is tracked, its report and description aside."""
-    kept = {k: v for k, v in study.items() if k not in ("tracking", "report", "description")}
+    models, data, settings, seeds; where it is tracked, its report, description and worker count
+    (``jobs``: the results do not depend on it) aside."""
+    aside = ("tracking", "report", "description", "jobs")
+    kept = {k: v for k, v in study.items() if k not in aside}
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
