@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import re
 import signal
@@ -21,7 +20,7 @@ import traceback
 import typing
 from pathlib import Path
 
-from harness.bench import DEFAULT_LENGTHS, LONG_LENGTHS, MODES
+from harness.bench.arguments import add_bench_arguments
 from harness.core.errors import UserError
 
 if typing.TYPE_CHECKING:
@@ -352,120 +351,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Measure the grid (each point in a fresh process), print the table and the log-log slopes,
-    and log all of it as one run of the MLflow experiment ``bench``; ``--out`` / ``--plot`` also
-    write the CSV and PNG locally."""
-    from harness.bench.plots import plot_scaling  # noqa: PLC0415 (heavy, see docstring)
-    from harness.bench.record import EXPERIMENT, log_bench  # noqa: PLC0415 (heavy, see docstring)
-    from harness.bench.speed import (  # noqa: PLC0415 (heavy, see docstring)
-        check_arguments,
-        loglog_slopes,
-        rows_frame,
-        run_bench,
-    )
-    from harness.config.study import check_tracking_uri  # noqa: PLC0415 (heavy, see docstring)
-    from harness.run.tracking import Tracker  # noqa: PLC0415 (heavy, see docstring)
+    from harness.bench.command import run_bench_command  # noqa: PLC0415 (heavy, see docstring)
 
-    for flag, path in (("--out", args.out), ("--plot", args.plot)):
-        if path and Path(path).is_dir():
-            raise UserError(f"{flag}: {path} is a folder; give the path of a file")
-    if args.overhead is not None or args.gb_cache:
-        if args.models or (args.overhead is not None and args.gb_cache):
-            raise UserError(
-                "bench: --overhead STUDY, --gb-cache and model names are separate benchmarks; "
-                "give one of them"
-            )
-        return _bench_overhead(args) if args.overhead is not None else _bench_gb_cache(args)
-    if not args.models:
-        raise UserError("bench: give model names (see `harness list`), --overhead or --gb-cache")
-    if args.tracking_uri:
-        check_tracking_uri(args.tracking_uri, "--tracking-uri")
-    plan = check_arguments(
-        args.models,
-        args.lengths + (list(LONG_LENGTHS) if args.long else []),
-        args.batch_size,
-        args.repeats,
-        args.device,
-        args.threads,
-        args.modes,
-        args.token_budget,
-        args.max_memory_gb,
-        args.max_seconds,
-    )
-    tracker = Tracker(args.tracking_uri, EXPERIMENT)
-    run_id = tracker.start_run("bench", {"kind": "bench"})
-    measured: list[dict[str, object]] = []
-    try:
-        frame = run_bench(plan, show_progress=not args.no_progress, sink=measured)
-    except BaseException as err:  # keep what was measured, record why the run ended, go on up
-        stopped = isinstance(err, KeyboardInterrupt)
-        if measured:
-            partial = rows_frame(measured)
-            log_bench(tracker, run_id, plan.params(), partial, loglog_slopes(partial))
-            _write_bench_csv(partial, args.out)
-        tracker.finish(run_id, f"{type(err).__name__}: {err}", "KILLED" if stopped else "FAILED")
-        raise
-    slopes = loglog_slopes(frame)
-    log_bench(tracker, run_id, plan.params(), frame, slopes)
-    tracker.finish(run_id)
-    out.print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"), highlight=False)
-    out.print("log-log slopes per sequence against length (1 = linear, 2 = quadratic):")
-    out.print(slopes.to_string(index=False, float_format=lambda v: f"{v:.2f}"), highlight=False)
-    if args.plot:
-        out.print(f"plot: {plot_scaling(frame, Path(args.plot))}")
-    _write_bench_csv(frame, args.out)
-    out.print(f"MLflow run {run_id} ({tracker.uri}, experiment {EXPERIMENT})")
-    return 0
-
-
-def _bench_overhead(args: argparse.Namespace) -> int:
-    """``bench --overhead STUDY``: the study run once in a fresh process on a temporary store,
-    its wall time split into model fitting and everything around it (``--out``: the JSON)."""
-    from harness.bench.overhead import (  # noqa: PLC0415 (heavy, see docstring)
-        check_overhead_target,
-        measure_overhead,
-    )
-
-    study = Path(args.overhead)
-    if not study.is_file():
-        raise UserError(f"--overhead: {study} is not a study file")
-    breakdown = measure_overhead(study)
-    out.print(breakdown.table(), highlight=False)
-    _write_bench_json(breakdown.to_json(), args.out)
-    missed = check_overhead_target(breakdown, args.max_overhead)
-    if missed:
-        out.print(f"target missed: {missed}", highlight=False)
-    return 0
-
-
-def _bench_gb_cache(args: argparse.Namespace) -> int:
-    """``bench --gb-cache``: the Genomic Benchmarks cache against the package's per-file reader
-    on ``--files`` generated files (``--out``: the JSON)."""
-    from harness.bench.gb_cache import (  # noqa: PLC0415 (heavy, see docstring)
-        gb_cache_table,
-        measure_gb_cache,
-    )
-
-    figures = measure_gb_cache(args.files, args.repeats)
-    out.print(gb_cache_table(figures), highlight=False)
-    _write_bench_json(figures, args.out)
-    return 0
-
-
-def _write_bench_json(figures: dict[str, typing.Any], path: str | None) -> None:
-    """``bench --overhead / --gb-cache --out``: the figures as JSON."""
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(figures, indent=1) + "\n")
-        out.print(f"written: {path}")
-
-
-def _write_bench_csv(frame: typing.Any, path: str | None) -> None:
-    """``harness bench --out``: the table as CSV (also the points measured before a failure)."""
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(path, index=False)
-        out.print(f"written: {path}")
+    return run_bench_command(args, out)
 
 
 class Parser(argparse.ArgumentParser):
@@ -569,76 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "bench", help="time and peak memory of inference and a training step, by length"
     )
-    p.add_argument(
-        "models",
-        nargs="*",
-        help="registered model names, each optionally with parameters: "
-        "NAME:KEY=VALUE,KEY=VALUE (e.g. sparse_transformer:keep_tokens=1024)",
-    )
-    p.add_argument(
-        "--lengths",
-        type=int,
-        nargs="+",
-        default=list(DEFAULT_LENGTHS),
-        help=f"sequence lengths in bases (default {' '.join(map(str, DEFAULT_LENGTHS))})",
-    )
-    p.add_argument(
-        "--long",
-        action="store_true",
-        help=f"also the lengths {' '.join(map(str, LONG_LENGTHS))}",
-    )
-    p.add_argument("--batch-size", type=int, default=1, help="sequences per batch (default 1)")
-    p.add_argument(
-        "--token-budget",
-        type=int,
-        help="also run each length at max(1, N // length) sequences per batch",
-    )
-    p.add_argument(
-        "--modes",
-        nargs="+",
-        default=list(MODES),
-        help=f"passes to measure: {', '.join(MODES)} (default both)",
-    )
-    p.add_argument("--repeats", type=int, default=3, help="timed passes per point (median)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--device", default="cpu")
-    p.add_argument(
-        "--max-memory-gb",
-        type=float,
-        default=16.0,
-        help="memory cap per point in GiB; longer lengths are skipped past it (default 16)",
-    )
-    p.add_argument(
-        "--max-seconds",
-        type=float,
-        default=60.0,
-        help="time cap per pass in seconds; longer lengths are skipped past it (default 60)",
-    )
-    p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or mlruns/)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--out", help="also write the table as CSV (JSON with --overhead, --gb-cache)")
-    p.add_argument("--plot", help="also draw time and memory against length (log-log PNG)")
-    p.add_argument(
-        "--overhead",
-        metavar="STUDY",
-        help="instead: run STUDY once (temporary store) and split its wall time into model "
-        "fitting and the rest (imports, data, validation, evaluation, MLflow, report)",
-    )
-    p.add_argument(
-        "--max-overhead",
-        type=float,
-        default=0.2,
-        help="with --overhead: the share of the wall time outside fitting to report against "
-        "(default 0.2)",
-    )
-    p.add_argument(
-        "--gb-cache",
-        action="store_true",
-        help="instead: time the Genomic Benchmarks cache against the package's per-file reader",
-    )
-    p.add_argument(
-        "--files", type=int, default=20_000, help="with --gb-cache: files generated (default 20000)"
-    )
+    add_bench_arguments(p)
     p.set_defaults(func=cmd_bench)
 
     return parser

@@ -60,9 +60,12 @@ def read_yaml(text: str, where: Path) -> Any:
 
 
 def _loc(loc: tuple) -> str:
+    """``datasets[0].params.n``; a key with a newline or other unprintable character quoted
+    (``motifs.'\\n'``), so the message stays one line."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        name = str(part) if str(part).isprintable() else repr(str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{name}" if out else name)
     return out
 
 

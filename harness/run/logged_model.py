@@ -47,7 +47,7 @@ from harness.core.metrics import LOWER_IS_BETTER, PRIMARY
 from harness.core.model import FittedModel, SequenceModel, predict
 from harness.core.registry import get_model
 from harness.core.results import RunResult
-from harness.run.tracking import flatten
+from harness.run.tracking import Tracker, flatten, split_digest
 
 SEQUENCE_COLUMN = "sequence"
 WEIGHTS = "weights"
@@ -362,3 +362,40 @@ def check_register_name(name: str, save_models: bool) -> None:
             "--register: the study sets evaluation.save_models: false, so no model is logged "
             "to register (set it to true)"
         )
+
+
+def save_model(
+    tracker: Tracker,
+    run_id: str,
+    model: SequenceModel | FittedModel,
+    card: ModelCard,
+    result: RunResult,
+    fingerprint: str,
+) -> str:
+    """The run's logged model (a :class:`SequenceScorer` pyfunc scoring raw sequences,
+    with the state dict or pickled estimator as its weights); returns its model id.
+
+    The run's final figures are linked to the model, test ones with the test split and
+    ``best_val_*`` with the validation split as their dataset; the seconds spent logging the
+    model are the run's metric ``log_model_seconds``.
+    """
+    now = int(time.time() * 1000)
+    figures = {f"test_{k}": (v, "test") for k, v in {**result.metrics, **result.extra}.items()}
+    figures.update({k: (v, "val") for k, v in result.compute.items() if k.startswith("best_val_")})
+    linked = [
+        Metric(
+            k,
+            float(v),
+            now,
+            0,
+            dataset_name=result.dataset,
+            dataset_digest=split_digest(fingerprint, part),
+        )
+        for k, (v, part) in figures.items()
+        if v is not None and math.isfinite(float(v))
+    ]
+    model_id, seconds = log_sequence_model(
+        tracker.client, tracker.experiment_id, run_id, model, card, linked
+    )
+    tracker.log_metrics(run_id, {"log_model_seconds": seconds})
+    return model_id

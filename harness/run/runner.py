@@ -14,7 +14,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import torch
 import yaml
-from mlflow.entities import Metric
 from pydantic import BaseModel
 from rich.markup import escape
 from rich.progress import Progress
@@ -31,7 +30,7 @@ from harness.core.model import ATTENTION_PART, FittedModel, SequenceModel
 from harness.core.registry import get_model
 from harness.core.results import DatasetRecord, RunResult
 from harness.run.finish import RunFailure, StudyOutcome, console, finish_study
-from harness.run.logged_model import ModelCard, log_sequence_model
+from harness.run.logged_model import ModelCard, save_model
 from harness.run.progress import (
     FAILED,
     KEPT,
@@ -58,7 +57,6 @@ from harness.run.tracking import (
     log_dataset_record,
     log_environment,
     log_result,
-    split_digest,
     system_metrics,
 )
 from harness.run.units import UnitOutcome, UnitPlan
@@ -187,43 +185,6 @@ def dataset_source(study: StudyConfig, dataset_key: str) -> dict[str, object]:
     """Where a dataset came from, for its MLflow dataset input: the adapter and its params."""
     spec = next(d for d in study.datasets if d.key == dataset_key)
     return {"adapter": spec.adapter, "params": spec.params}
-
-
-def save_model(
-    tracker: Tracker,
-    run_id: str,
-    model: SequenceModel | FittedModel,
-    card: ModelCard,
-    result: RunResult,
-    fingerprint: str,
-) -> str:
-    """The run's logged model (:mod:`harness.run.logged_model`: a pyfunc scoring raw sequences,
-    with the state dict or pickled estimator as its weights); returns its model id.
-
-    The run's final figures are linked to the model, test ones with the test split and
-    ``best_val_*`` with the validation split as their dataset; the seconds spent logging the
-    model are the run's metric ``log_model_seconds``.
-    """
-    now = int(time.time() * 1000)
-    figures = {f"test_{k}": (v, "test") for k, v in {**result.metrics, **result.extra}.items()}
-    figures.update({k: (v, "val") for k, v in result.compute.items() if k.startswith("best_val_")})
-    linked = [
-        Metric(
-            k,
-            float(v),
-            now,
-            0,
-            dataset_name=result.dataset,
-            dataset_digest=split_digest(fingerprint, part),
-        )
-        for k, (v, part) in figures.items()
-        if v is not None and math.isfinite(float(v))
-    ]
-    model_id, seconds = log_sequence_model(
-        tracker.client, tracker.experiment_id, run_id, model, card, linked
-    )
-    tracker.log_metrics(run_id, {"log_model_seconds": seconds})
-    return model_id
 
 
 def models_for(study: StudyConfig, dataset: DatasetSpec) -> list[ModelSpec]:
