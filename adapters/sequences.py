@@ -321,14 +321,7 @@ def compact(
     keep = np.sort(np.concatenate([split[k] for k in SPLITS]))
     if len(keep) == len(tokens):
         return tokens, labels, ids, annotations, split
-    remap = {k: np.searchsorted(keep, v) for k, v in split.items()}
-    return (
-        tokens[keep],
-        labels[keep],
-        ids[keep],
-        {k: v[keep] for k, v in annotations.items()},
-        remap,
-    )
+    return (tokens[keep], *_restrict(keep, labels, ids, annotations, split))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -175,7 +175,11 @@ def train_one(
             registry_name=spec.name,
             params=result.params,
             info=dataset.info,
-            tags={**dataset_tags(dataset, dataset_key), "model": spec.key, "seed": str(seed)},
+            tags={
+                **dataset_tags(dataset, dataset_key, fingerprint),
+                "model": spec.key,
+                "seed": str(seed),
+            },
         )
         save_model(tracker, run_id, model, card, result, fingerprint)
     return result
@@ -192,8 +196,13 @@ def models_for(study: StudyConfig, dataset: DatasetSpec) -> list[ModelSpec]:
     return [m for m in study.models if dataset.models is None or m.key in dataset.models]
 
 
-def dataset_tags(dataset: SequenceDataset, key: str) -> dict[str, str]:
-    return {"dataset": key, "dataset_fingerprint": dataset.fingerprint(), "task": dataset.task}
+def dataset_tags(
+    dataset: SequenceDataset, key: str, fingerprint: str | None = None
+) -> dict[str, str]:
+    """A child's dataset tags; ``fingerprint``: the dataset's, when already computed (it hashes
+    every token)."""
+    digest = fingerprint or dataset.fingerprint()
+    return {"dataset": key, "dataset_fingerprint": digest, "task": dataset.task}
 
 
 def run_unit(
@@ -228,13 +237,14 @@ def run_unit(
         log_dataset_record(tracker, parent, record)
     out = UnitOutcome(record)
     memo = TrainedMemo()  # a teacher identical to a model of this unit is not trained twice
+    data_tags = dataset_tags(dataset, dspec.key)  # one hash of the data per unit
     for mspec in models_for(study, dspec):
         name = unit_key(dspec.key, mspec.key, seed)
         if name in plan.done:
             notify(KEPT, name)
             continue
         tags = {
-            **dataset_tags(dataset, dspec.key),
+            **data_tags,
             "model": mspec.key,
             "model_name": mspec.name,
             "seed": str(seed),

@@ -18,6 +18,7 @@ from rich.console import Console
 from harness.config.load import load_study
 from harness.config.study import StudyConfig
 from harness.core.faults import ENV
+from harness.run.finish import StudyOutcome
 from harness.run.progress import FAILED, KEPT, OK, START, QueueNotify, RunProgress, follow
 from harness.run.ray_executor import RayUnit, reclaim
 from harness.run.runner import run_study
@@ -118,15 +119,23 @@ def assert_same_as_local(
         assert entries[0][2] == on_local[key], key  # same seeds, same numbers, bit for bit
 
 
-def test_ray_gives_the_local_executors_children_under_one_parent(
-    local_ray, on_local, tmp_path, migrated_store
-):
-    study = study_in(tmp_path, migrated_store)
-    with inside(tmp_path):
+def run_on_ray_like_local(
+    folder, store: str, on_local: dict[str, dict[str, float]]
+) -> StudyOutcome:
+    """The study run on Ray, checked to give the local executor's children and numbers."""
+    study = study_in(folder, store)
+    with inside(folder):
         outcome = run_study(study, show_progress=False, executor="ray")
     assert not outcome.failures
     assert {f"{r.dataset}/{r.model}/seed{r.seed}" for r in outcome.results} == KEYS
     assert_same_as_local(study.tracking.uri, outcome.parent_run_id, on_local)
+    return outcome
+
+
+def test_ray_gives_the_local_executors_children_under_one_parent(
+    local_ray, on_local, tmp_path, migrated_store
+):
+    outcome = run_on_ray_like_local(tmp_path, migrated_store, on_local)
     assert outcome.analysis is not None and not outcome.analysis.summary.empty
 
 
@@ -137,14 +146,9 @@ def test_a_killed_ray_worker_is_retried_without_duplicating_children(
     # attempt finishes one child and dies, the retry reads it back and trains the other, then
     # dies too; the third attempt finds both finished. Two retries (the default) suffice.
     monkeypatch.setenv(ENV, "child_done")
-    study = study_in(tmp_path, migrated_store)
-    with inside(tmp_path):
-        outcome = run_study(study, show_progress=False, executor="ray")
-    assert not outcome.failures
-    assert {f"{r.dataset}/{r.model}/seed{r.seed}" for r in outcome.results} == KEYS
-    assert_same_as_local(study.tracking.uri, outcome.parent_run_id, on_local)
+    outcome = run_on_ray_like_local(tmp_path, migrated_store, on_local)
     # the kill did happen: each child was trained by another worker process
-    client = MlflowClient(study.tracking.uri)
+    client = MlflowClient(outcome.tracking_uri)
     pids = {
         r.data.tags["worker_pid"]
         for r in client.search_runs(
