@@ -344,23 +344,45 @@ class PoolingHead(nn.Module):
 
 # ------------------------------------------------------------------------------------ selector
 class TokenScorer(nn.Module):
-    """Context-aware token selector: ``LN -> Conv1d(d, h, 3) -> GELU -> Conv1d(h, 1, 1)``.
+    """Context-aware token selector: ``LN -> Conv1d(d, h, 3) -> GELU -> Conv1d(h, 1, 1)``, plus,
+    with ``positions`` > 0, a fixed per-position prior (a buffer, filled by the model).
 
     It reads the stem's tokens (each already a k-base motif detector) and their two neighbours, so
-    a score reflects the local sequence, not a bag of nucleotides. O(T).
+    a score reflects the local sequence, not a bag of nucleotides. O(T). The convolution cannot
+    tell where a token sits; on aligned sequences (TSS-centred promoters, where the TATA box is
+    always ~30 bp upstream) where a token sits says much of whether it matters, hence the prior
+    (``models.position_prior``; zero until filled; tokens at index >= ``positions`` get none).
     """
 
-    def __init__(self, dim: int, hidden: int, width: int = 3) -> None:
+    def __init__(self, dim: int, hidden: int, width: int = 3, positions: int = 0) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(dim)
         self.conv = nn.Conv1d(dim, hidden, width, padding=width // 2)
         self.out = nn.Conv1d(hidden, 1, 1)
+        self.prior: torch.Tensor | None
+        self.register_buffer("prior", torch.zeros(positions) if positions else None)
         self.dim, self.hidden, self.width = dim, hidden, width
 
-    def forward(self, features: torch.Tensor, token_pad: torch.Tensor) -> torch.Tensor:
-        """Token scores ``(B, T)`` from stem features ``(B, T, d)``; padding scores ``-inf``."""
+    def forward(
+        self,
+        features: torch.Tensor,
+        token_pad: torch.Tensor,
+        index: torch.Tensor | None = None,
+        prior: bool = True,
+    ) -> torch.Tensor:
+        """Token scores ``(B, T)`` from stem features ``(B, T, d)``; padding scores ``-inf``.
+
+        ``index``: the tokens' absolute indices ``(T,)`` or ``(B, T)`` (default ``0 .. T-1``),
+        read by the prior only; ``prior=False``: the content score alone.
+        """
         x = self.norm(features).masked_fill(token_pad.unsqueeze(-1), 0.0)
         scores = self.out(F.gelu(self.conv(x.transpose(1, 2)))).squeeze(1)
+        if self.prior is not None and prior:
+            if index is None:
+                index = torch.arange(features.shape[1], device=features.device)
+            n = len(self.prior)
+            inside = (index >= 0) & (index < n)
+            scores = scores + self.prior[index.clamp(0, n - 1)] * inside
         return scores.masked_fill(token_pad, float("-inf"))
 
     def macs(self, n_tokens: int) -> int:

@@ -94,7 +94,7 @@ class SelectorTrainingMixin:
         # a neighbour beyond the ends is the selector convolution's zero padding
         pad = pad.view_as(near) | (near < 0) | (near >= n_tokens)
         windows = features.view(*near.shape, -1).flatten(0, 1)  # (B*K, width, d)
-        scores = self.selector(windows, pad.flatten(0, 1))[:, halo]
+        scores = self.selector(windows, pad.flatten(0, 1), near.flatten(0, 1))[:, halo]
         return scores.view(indices.shape)
 
     # ---------------------------------------------------------------------------- losses

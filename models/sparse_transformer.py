@@ -17,6 +17,7 @@ from harness.core.model import ATTENTION_PART, FitContext
 from harness.core.registry import register_model
 from models.blocks import TokenScorer
 from models.kmer_enrichment import EnrichmentScorer
+from models.position_prior import base_association, token_log_prior
 from models.selector_training import SelectorCache, SelectorTrainingMixin, noise
 from models.transformer import TransformerModel, TransformerParams
 
@@ -50,6 +51,16 @@ class SparseTransformerParams(TransformerParams):
         " sequence keeping a running top-k (peak memory grows with this and k, not the length)",
     )
     selector_hidden: int = Field(32, ge=1, description="hidden channels of the selector conv")
+    selector_prior: Literal["none", "label_association"] = Field(
+        "none",
+        description="label_association: add to the selector's scores a fixed per-token log prior,"
+        " each token's receptive field's univariate association with the label on the training"
+        " split (chi-squared / n r^2 of the one-hot positions; models/position_prior.py), for"
+        " aligned sequences such as TSS-centred promoters, where position says what matters",
+    )
+    prior_weight: float = Field(
+        1.0, ge=0, description="label_association: weight of the log prior in the score"
+    )
     selector_training: SelectorTraining = Field(
         "response",
         description=(
@@ -118,7 +129,10 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
     1. Stem (as ``transformer``) over all L bases -> T tokens.
     2. Selector: ``LN -> Conv1d(d, 32, 3) -> GELU -> Conv1d(32, 1, 1)`` over the stem tokens (each a
        12-bp pattern detector, seen with its two neighbours): a context-aware score per token.
-       (``enrichment``: no learned selector, a k-mer over-representation table instead.)
+       (``enrichment``: no learned selector, a k-mer over-representation table instead.) With
+       ``selector_prior: label_association`` a fixed per-token log prior is added: the training
+       split's univariate label association of the token's bases (``models.position_prior``),
+       for sequences aligned on a landmark, where the content score cannot see position.
     3. Keep the k = ceil(sparsity * T_real) (or min(keep_tokens, T_real)) highest-scoring tokens
        of each sequence, ties to the lower index (padding never outranks a real token; T_real
        counts non-padding tokens, so appending PAD changes nothing), gather them, and run the
@@ -150,7 +164,9 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
       student trains on its own hard top-k (what inference runs), except in the first
       ``teacher_forcing_epochs``, when it trains on the teacher's top-k while the selector
       learns. The selector sees stem features with gradients stopped, so ranking never bends the
-      student's features. Training costs a teacher fit plus the student's.
+      student's features. With a position prior the target is distilled into the content score
+      alone (distilled with the prior, the content score learns to cancel it). Training costs a
+      teacher fit plus the student's.
     - ``attribution``: the same with the teacher's input x gradient attribution of each stem
       token, ``|sum_d h_td * d out / d h_td|``, as target.
     - ``pooling``: the same with the teacher's attention-pooling weights as target.
@@ -202,7 +218,9 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
         if method == "enrichment":
             self.enrichment = EnrichmentScorer(params.enrichment_k, params.pool)
         else:
-            self.selector = TokenScorer(params.d_model, params.selector_hidden)
+            with_prior = params.selector_prior != "none"
+            positions = self.stem.n_tokens(info.length) if with_prior else 0
+            self.selector = TokenScorer(params.d_model, params.selector_hidden, positions=positions)
         if teacher is not None:
             self.teacher = teacher
             _freeze(self.teacher)
@@ -223,6 +241,8 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
         metrics: dict[str, float] = {}
         if self.enrichment is not None:
             metrics.update(self.enrichment.fit(np.asarray(train.tokens)))
+        if self.selector is not None and self.selector.prior is not None:
+            metrics.update(self._fill_prior(train))
         if self.teacher is None:
             return metrics
         if self.params.teacher_checkpoint:
@@ -243,6 +263,15 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
         if unexpected or any(not k.startswith(student_only) for k in missing):
             raise RuntimeError(f"student/teacher mismatch: {missing}, {unexpected}")
         return metrics
+
+    def _fill_prior(self, train: SplitView) -> dict[str, float]:
+        """The selector's position prior from the training split (labels of no other split)."""
+        assert self.selector is not None and self.selector.prior is not None
+        per_base = base_association(np.asarray(train.tokens), train.labels, self.info.task)
+        prior = token_log_prior(per_base, self.stem.pool, self.stem.kernel)
+        prior = self.params.prior_weight * prior[: len(self.selector.prior)]
+        self.selector.prior.copy_(torch.as_tensor(prior))
+        return {"selector_prior_range": float(prior.max() - prior.min())}
 
     def on_epoch_start(self, epoch: int, n_epochs: int) -> dict[str, float]:
         if not self.sparse:
@@ -282,10 +311,14 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
         indices, order = ranked.sort(dim=1)
         return indices, counted.gather(1, order)
 
-    def selector_scores(self, features: torch.Tensor, token_pad: torch.Tensor) -> torch.Tensor:
-        """Selector scores ``(B, T)`` of stem tokens (gradients stopped at the stem's features)."""
+    def selector_scores(
+        self, features: torch.Tensor, token_pad: torch.Tensor, first: int = 0, prior: bool = True
+    ) -> torch.Tensor:
+        """Selector scores ``(B, T)`` of stem tokens ``first .. first + T - 1`` (gradients
+        stopped at the stem's features); ``prior=False``: without the position prior."""
         assert self.selector is not None
-        return self.selector(features.detach(), token_pad)
+        index = torch.arange(first, first + features.shape[1], device=features.device)
+        return self.selector(features.detach(), token_pad, index, prior)
 
     def select(self, tokens: torch.Tensor) -> torch.Tensor:
         """Kept token indices ``(B, K)`` (ascending) for ``tokens``."""
@@ -333,7 +366,7 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
         halo, n_tokens = self.selector.width // 2, self.stem.n_tokens(tokens.shape[1])
         lo, hi = max(first - halo, 0), min(stop + halo, n_tokens)
         features, pad = self.stem.window(tokens, lo, hi)
-        return self.selector_scores(features, pad)[:, first - lo : stop - lo]
+        return self.selector_scores(features, pad, lo)[:, first - lo : stop - lo]
 
     def selected_positions(self, tokens: torch.Tensor) -> torch.Tensor:
         """Bases inside a kept token's receptive field: bool ``(B, L)`` (all True if not sparse)."""
@@ -402,7 +435,12 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
             method = self.params.selector_training
             if method in TEACHERLESS_METHODS:  # they train from tokens, see forward
                 raise RuntimeError(f"{method} training runs through forward(tokens), not head")
-            self._cache = SelectorCache(tokens, scores, token_pad)
+            # the teacher's importance is distilled into the content score alone: distilled
+            # with the prior, the content would learn to cancel it
+            learned = scores
+            if self.selector is not None and self.selector.prior is not None:
+                learned = self.selector_scores(features, token_pad, prior=False)
+            self._cache = SelectorCache(tokens, learned, token_pad)
             if method in ("dynamic", "gumbel_topk"):
                 return self._soft_forward(features, token_pad, scores)
             self._cache.target = self._teacher_targets(tokens, token_pad)

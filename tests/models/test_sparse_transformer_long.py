@@ -31,12 +31,22 @@ def test_stem_window_equals_the_whole_sequence_stem(first: int, stop: int) -> No
     assert torch.equal(model.stem.token_padding(x), token_pad)
 
 
+@pytest.mark.parametrize("position", [False, True])
 @pytest.mark.parametrize("budget", [{"sparsity": 0.1}, {"keep_tokens": 7}])
 @pytest.mark.parametrize("chunk", [8, 13, 4096])
-def test_streamed_selection_is_the_whole_sequence_top_k(budget: dict, chunk: int) -> None:
-    """Chunked scoring with a running top-k keeps what scoring every token at once keeps."""
+def test_streamed_selection_is_the_whole_sequence_top_k(
+    budget: dict, chunk: int, position: bool
+) -> None:
+    """Chunked scoring with a running top-k keeps what scoring every token at once keeps (with
+    the position bias too: each chunk reads its tokens' absolute indices)."""
     info = make_info("binary", 400)
-    model = build("sparse_transformer", info, **SMALL, **budget, select_chunk=chunk).eval()
+    prior = "label_association" if position else "none"
+    model = build(
+        "sparse_transformer", info, **SMALL, **budget, select_chunk=chunk, selector_prior=prior
+    ).eval()
+    if position:
+        with torch.no_grad():
+            model.selector.prior.normal_(generator=torch.Generator().manual_seed(1))
     x = random_tokens(5, 400)
     x[2, 170:] = PAD_TOKEN  # a shorter row keeps fewer tokens
     with torch.no_grad():
@@ -45,6 +55,29 @@ def test_streamed_selection_is_the_whole_sequence_top_k(budget: dict, chunk: int
         streamed = model.select_counted(x)
         torch.testing.assert_close(model(x), model.head(model.embed(x), x))
     assert torch.equal(streamed[0], expected[0]) and torch.equal(streamed[1], expected[1])
+
+
+def test_the_position_prior_ranks_by_absolute_token_index() -> None:
+    """A prior on token 30 of a 50-token training length keeps token 30 whatever the content or
+    the chunking; tokens past the training length get no prior (and no error)."""
+    info = make_info("binary", 200)
+    model = build(
+        "sparse_transformer",
+        info,
+        **SMALL,
+        keep_tokens=1,
+        select_chunk=8,
+        selector_prior="label_association",
+    ).eval()
+    assert model.selector.prior.shape == (50,)
+    with torch.no_grad():
+        model.selector.prior[30] = 1e4
+    assert model.select(random_tokens(4, 200)).flatten().tolist() == [30] * 4
+    longer = model.select(random_tokens(4, 600))  # 150 tokens: 50..149 unbiased
+    assert longer.flatten().tolist() == [30] * 4
+    with torch.no_grad():
+        model.selector.prior[30] = -1e4
+    assert 30 not in model.select(random_tokens(4, 200)).flatten().tolist()
 
 
 @pytest.mark.parametrize("length", [200, 800, 4000])
@@ -134,8 +167,14 @@ def test_router_overfits_a_tiny_batch() -> None:
     assert losses[-1] < 0.25 * losses[0], (losses[0], losses[-1])
 
 
-def test_kept_scores_are_the_whole_sequence_scores() -> None:
-    model = build("sparse_transformer", make_info("binary", 201), **SMALL, sparsity=0.3).eval()
+@pytest.mark.parametrize("position", [False, True])
+def test_kept_scores_are_the_whole_sequence_scores(position: bool) -> None:
+    info = make_info("binary", 201)
+    prior = "label_association" if position else "none"
+    model = build("sparse_transformer", info, **SMALL, sparsity=0.3, selector_prior=prior).eval()
+    if position:
+        with torch.no_grad():
+            model.selector.prior.normal_(generator=torch.Generator().manual_seed(1))
     x = random_tokens(3, 201)
     x[0, 150:] = PAD_TOKEN
     indices = torch.tensor([[0, 5, 37, 50], [0, 1, 49, 50], [12, 13, 14, 30]])
