@@ -12,6 +12,12 @@ from models.position_prior import base_association, token_log_prior
 from tests.models.helpers import build, make_info, tiny_config, view_of
 
 
+def with_prior(**params):
+    """A small ``sparse_transformer`` over 120 bases whose selector has the position prior."""
+    small = {"d_model": 16, "n_heads": 2, "selector_prior": "label_association"}
+    return build("sparse_transformer", make_info("binary", 120), **small, **params)
+
+
 def aligned(task: str, n: int = 400, length: int = 120, at: int = 70, seed: int = 0):
     """Random DNA whose label is carried by the base at position ``at`` (T in positives)."""
     rng = np.random.default_rng(seed)
@@ -43,16 +49,7 @@ def test_prepare_fills_the_prior_and_the_selector_keeps_the_labelled_token() -> 
     """A selector with the prior and an untrained content score keeps the labelled token."""
     tokens, labels = aligned("binary")
     train = view_of(tokens, labels)
-    model = build(
-        "sparse_transformer",
-        make_info("binary", 120),
-        d_model=16,
-        n_heads=2,
-        keep_tokens=3,
-        selector_prior="label_association",
-        teacher=False,
-        selector_training="router",
-    )
+    model = with_prior(keep_tokens=3, teacher=False, selector_training="router")
     result = fit(model, train, train, tiny_config(epochs=1), seed=0)
     assert result.prepare_metrics["selector_prior_range"] > 1.0
     kept = model.eval().select(torch.as_tensor(tokens[:50], dtype=torch.long))
@@ -62,14 +59,7 @@ def test_prepare_fills_the_prior_and_the_selector_keeps_the_labelled_token() -> 
 def test_the_teacher_is_distilled_into_the_content_score_alone() -> None:
     """Ranking adds the prior; the distillation loss reads the score without it (else the
     content score would learn to cancel the prior)."""
-    model = build(
-        "sparse_transformer",
-        make_info("binary", 120),
-        d_model=16,
-        n_heads=2,
-        sparsity=0.1,
-        selector_prior="label_association",
-    )
+    model = with_prior(sparsity=0.1)
     with torch.no_grad():
         model.selector.prior.copy_(torch.linspace(-5.0, 5.0, 30))
     x = torch.as_tensor(aligned("binary", n=8)[0], dtype=torch.long)
