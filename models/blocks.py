@@ -377,13 +377,19 @@ class TokenScorer(nn.Module):
         """
         x = self.norm(features).masked_fill(token_pad.unsqueeze(-1), 0.0)
         scores = self.out(F.gelu(self.conv(x.transpose(1, 2)))).squeeze(1)
-        if self.prior is not None and prior:
-            if index is None:
-                index = torch.arange(features.shape[1], device=features.device)
-            n = len(self.prior)
-            inside = (index >= 0) & (index < n)
-            scores = scores + self.prior[index.clamp(0, n - 1)] * inside
-        return scores.masked_fill(token_pad, float("-inf"))
+        scores = scores.masked_fill(token_pad, float("-inf"))
+        return self.add_prior(scores, index) if prior else scores
+
+    def add_prior(self, scores: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        """``scores`` ``(B, T)`` plus the prior at the tokens' absolute ``index`` (as in
+        :meth:`forward`); unchanged without a prior."""
+        if self.prior is None:
+            return scores
+        if index is None:
+            index = torch.arange(scores.shape[1], device=scores.device)
+        n = len(self.prior)
+        inside = (index >= 0) & (index < n)
+        return scores + self.prior[index.clamp(0, n - 1)] * inside
 
     def macs(self, n_tokens: int) -> int:
         return n_tokens * (self.dim + self.width * self.dim * self.hidden + self.hidden)

@@ -427,19 +427,17 @@ class SparseTransformerModel(SelectorTrainingMixin, TransformerModel):
             positions = torch.arange(features.shape[1], device=tokens.device)
             return self.tokens_out(features, token_pad, positions)
         if self.enrichment is not None:
-            scores = self.enrichment.window(tokens, 0, features.shape[1])
+            scores = learned = self.enrichment.window(tokens, 0, features.shape[1])
         else:
-            scores = self.selector_scores(features, token_pad)
+            # the teacher's importance is distilled into the content score alone (distilled
+            # with the prior, the content would learn to cancel it); ranking adds the prior
+            learned = self.selector_scores(features, token_pad, prior=False)
+            scores = self.selector.add_prior(learned)
         ranking = scores
         if self.training:
             method = self.params.selector_training
             if method in TEACHERLESS_METHODS:  # they train from tokens, see forward
                 raise RuntimeError(f"{method} training runs through forward(tokens), not head")
-            # the teacher's importance is distilled into the content score alone: distilled
-            # with the prior, the content would learn to cancel it
-            learned = scores
-            if self.selector is not None and self.selector.prior is not None:
-                learned = self.selector_scores(features, token_pad, prior=False)
             self._cache = SelectorCache(tokens, learned, token_pad)
             if method in ("dynamic", "gumbel_topk"):
                 return self._soft_forward(features, token_pad, scores)
