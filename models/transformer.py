@@ -30,8 +30,11 @@ class TransformerParams(Params):
     dropout: float = Field(0.1, ge=0, lt=1, description="attention, residual and head dropout")
     stem_kernel: int = Field(9, ge=1, description="stem convolution width in bases (odd)")
     pool: int = Field(4, ge=1, description="bases per token (stem max-pool width)")
-    positional: Literal["rope", "none"] = Field(
-        "rope", description="rotary position embedding in attention, or none (stem order only)"
+    positional: Literal["rope", "learned", "none"] = Field(
+        "rope",
+        description="rotary position embedding in attention (any length); learned absolute "
+        "token positions (aligned sequences, e.g. TSS-centred promoters; up to the trained "
+        "length); or none (stem order only)",
     )
 
     @model_validator(mode="after")
@@ -65,6 +68,10 @@ class TransformerModel(SequenceModel):
     leave SDPA's fused kernels usable (ALiBi needs a dense L x L bias, O(L^2) memory at 100 kb;
     learned absolute positions have a maximum length and do not extrapolate). Absolute position is
     not encoded beyond the stem's zero padding at the ends; ``positional: none`` drops RoPE.
+    ``positional: learned`` replaces RoPE by a learned absolute embedding per token index, added to
+    the stem tokens before the blocks (at the kept tokens' own indices in the sparse model): for
+    aligned sequences, where a site's distance to a fixed anchor (the TSS) is itself the signal;
+    it covers the trained length's tokens and refuses longer inputs.
 
     Importance: input x gradient on the embedding, ``|sum_d e_id * d out / d e_id|`` summed over
     outputs (zero at PAD). ``macs_by_part`` splits the inference cost into stem, attention
@@ -88,6 +95,10 @@ class TransformerModel(SequenceModel):
             for _ in range(params.n_blocks)
         )
         self.pool_head = PoolingHead(d, info.n_outputs, params.dropout)
+        self.position: nn.Embedding | None = None
+        if params.positional == "learned":
+            self.position = nn.Embedding(self.stem.n_tokens(info.length), d)
+            nn.init.normal_(self.position.weight, std=0.02)
 
     # --------------------------------------------------------------------------- computation
     def encode(
@@ -107,10 +118,21 @@ class TransformerModel(SequenceModel):
         keep : optional (B, T) soft keep decisions (DynamicViT training of the sparse model)
         """
         mask = self.attention_mask(token_pad)
-        x = features
+        x = features if self.position is None else features + self._absolute(positions)
         for block in self.blocks:
             x = block(x, positions, mask, keep)
         return x
+
+    def _absolute(self, positions: torch.Tensor) -> torch.Tensor:
+        """Learned embeddings ``(T, d)`` or ``(B, T, d)`` of token indices ``positions``."""
+        assert self.position is not None
+        covered = self.position.num_embeddings
+        if positions.numel() and int(positions.max()) >= covered:
+            raise ValueError(
+                f"positional: learned covers {covered} tokens ({covered * self.stem.pool} bases, "
+                f"the trained length); got token index {int(positions.max())}"
+            )
+        return self.position(positions)
 
     def attention_mask(self, token_pad: torch.Tensor) -> torch.Tensor | None:
         """What the blocks' attention is given for the padding ``(B, T)``: SDPA's key mask."""
@@ -133,15 +155,13 @@ class TransformerModel(SequenceModel):
         """Outputs from each stem token alone ``(B, T, n_outputs)``, NaN at padding tokens.
 
         With one token, attention is the identity on its value (and RoPE cancels), so this is a
-        function of that token's stem features only: what the model concludes from it by itself.
+        function of that token's stem features (and, with learned positions, its index) only:
+        what the model concludes from it by itself.
         """
         features, token_pad = self.stem(tokens)
         batch, n_tokens, dim = features.shape
-        alone = self.tokens_out(
-            features.reshape(-1, 1, dim),
-            token_pad.reshape(-1, 1),
-            torch.zeros(1, dtype=torch.long, device=tokens.device),
-        )
+        index = torch.arange(n_tokens, device=tokens.device).repeat(batch).unsqueeze(1)
+        alone = self.tokens_out(features.reshape(-1, 1, dim), token_pad.reshape(-1, 1), index)
         alone = alone.reshape(batch, n_tokens, -1)
         return alone.masked_fill(token_pad.unsqueeze(-1), float("nan"))
 

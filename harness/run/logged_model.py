@@ -29,6 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import mlflow.artifacts
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
@@ -51,6 +52,7 @@ from harness.run.tracking import Tracker, flatten, split_digest
 
 SEQUENCE_COLUMN = "sequence"
 WEIGHTS = "weights"
+WEIGHTS_DIR = "artifacts"  # where a pyfunc model keeps its artifacts (here: the weights file)
 PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 # Pinned to what trained the model; pip_requirements given explicitly so that logging never
 # spends seconds inferring them by importing the model in a subprocess.
@@ -269,6 +271,25 @@ def model_id_of(client: MlflowClient, run_id: str) -> str | None:
     outputs = client.get_run(run_id).outputs
     models = outputs.model_outputs if outputs is not None else []
     return models[0].model_id if models else None
+
+
+def logged_state_dict(client: MlflowClient, run_id: str) -> dict[str, torch.Tensor] | None:
+    """The torch state dict of a child run's logged model; None when the run logged no model or
+    a closed-form one."""
+    model_id = model_id_of(client, run_id)
+    if model_id is None:
+        return None
+    location = client.get_logged_model(model_id).artifact_location
+    with tempfile.TemporaryDirectory() as tmp, _quiet_mlflow():
+        try:
+            path = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{location}/{WEIGHTS_DIR}/state_dict.pt",
+                dst_path=tmp,
+                tracking_uri=client.tracking_uri,
+            )
+        except (MlflowException, OSError):
+            return None
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 # Registry ---------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from harness.core.model import ATTENTION_PART, FittedModel, SequenceModel
 from harness.core.registry import get_model
 from harness.core.results import DatasetRecord, RunResult
 from harness.run.finish import RunFailure, StudyOutcome, console, finish_study
+from harness.run.kept import defer_kept
 from harness.run.logged_model import ModelCard, save_model
 from harness.run.progress import (
     FAILED,
@@ -62,7 +63,7 @@ from harness.run.tracking import (
 from harness.run.units import UnitOutcome, UnitPlan
 from harness.train.evaluate import evaluate
 from harness.train.fit import TrainedMemo, check_monitor
-from harness.train.unit import fit_unit, load_dataset
+from harness.train.unit import fit_unit, load_dataset, weights_key
 
 
 def peak_rss_mb() -> float:
@@ -242,6 +243,10 @@ def run_unit(
         name = unit_key(dspec.key, mspec.key, seed)
         if name in plan.done:
             notify(KEPT, name)
+            if study.evaluation.save_models:
+                key = weights_key(study, mspec, dataset, seed)
+                monitor = model_train_config(study, mspec).monitor
+                defer_kept(memo, key, monitor, tracker, parent, name)
             continue
         tags = {
             **data_tags,

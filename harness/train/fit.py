@@ -84,7 +84,9 @@ def validation_threshold(task: str, labels: np.ndarray, scores: np.ndarray | Non
 
 
 @dataclass
-class _Trained:
+class Trained:
+    """A trained model's kept weights and what its training produced."""
+
     state: dict[str, torch.Tensor]
     result: FitResult
 
@@ -98,9 +100,21 @@ class TrainedMemo:
     teacher) that equals a model already trained in the unit -- e.g. the ``transformer`` run a
     sparse student's teacher duplicates -- gets that model's weights instead of a second training.
     Only ``FitContext.fit`` reads the memo; every top-level run trains (and logs) in full.
+    ``deferred`` holds models trained by an earlier process (a resumed study's kept runs): their
+    weights are fetched only when a sub-model asks for that key (:meth:`get`).
     """
 
-    entries: dict[str, _Trained] = field(default_factory=dict)
+    entries: dict[str, Trained] = field(default_factory=dict)
+    deferred: dict[str, Callable[[], Trained | None]] = field(default_factory=dict)
+
+    def get(self, key: str) -> Trained | None:
+        """The model trained under ``key``, fetching a deferred one once; None if unknown or
+        the fetch found nothing (then the caller trains)."""
+        if key not in self.entries and key in self.deferred:
+            found = self.deferred.pop(key)()
+            if found is not None:
+                self.entries[key] = found
+        return self.entries.get(key)
 
     @staticmethod
     def key(
@@ -454,7 +468,7 @@ def fit(
     result.decision_threshold = validation_threshold(model.info.task, val.labels, best_scores)
     result.train_seconds = time.perf_counter() - start
     if memo is not None:
-        memo.entries[key] = _Trained(best_state, result)
+        memo.entries[key] = Trained(best_state, result)
     return result
 
 
@@ -474,7 +488,7 @@ def _fit_sub_model(
     """
     state = torch.random.get_rng_state()
     try:
-        found = memo.entries.get(TrainedMemo.key(model, train, val, cfg, seed)) if memo else None
+        found = memo.get(TrainedMemo.key(model, train, val, cfg, seed)) if memo else None
         if found is not None:
             model.load_state_dict(found.state)
             return found.result

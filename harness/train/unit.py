@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import torch
 from pydantic import BaseModel
 
 from harness.config.load import model_train_config
@@ -62,6 +63,25 @@ def build_model(
     entry = get_model(spec.name)
     params = entry.params.model_validate(spec.params)
     return entry.factory(params, dataset.info), params
+
+
+def weights_key(study: StudyConfig, spec: ModelSpec, dataset: SequenceDataset, seed: int) -> str:
+    """The :meth:`TrainedMemo.key` that :func:`fit_unit` gives this unit's model (built the same
+    way, not trained); empty for a closed-form model, which the memo does not hold.
+
+    A resumed study files its kept runs under it, so a teacher equal to one of them is fetched
+    instead of trained again. The global random state is left as it was.
+    """
+    cfg = model_train_config(study, spec)
+    state = torch.random.get_rng_state()
+    try:
+        set_seed(seed, cfg.threads)
+        model, _ = build_model(spec, dataset)
+    finally:
+        torch.random.set_rng_state(state)
+    if isinstance(model, FittedModel):
+        return ""
+    return TrainedMemo.key(model, dataset.view("train"), dataset.view("val"), cfg, seed)
 
 
 def fit_unit(

@@ -32,10 +32,11 @@ def test_shapes(task: str, length: int) -> None:
     torch.testing.assert_close(model(x), model.head(model.embed(x), x))
 
 
-def test_sparsity_one_is_exactly_the_transformer() -> None:
+@pytest.mark.parametrize("positional", ["rope", "learned"])
+def test_sparsity_one_is_exactly_the_transformer(positional: str) -> None:
     info = make_info("regression", 200)
-    full = build("transformer", info).eval()
-    sparse = build("sparse_transformer", info, sparsity=1.0).eval()
+    full = build("transformer", info, positional=positional).eval()
+    sparse = build("sparse_transformer", info, sparsity=1.0, positional=positional).eval()
     assert not any(k.startswith(("selector", "teacher")) for k in sparse.state_dict())
     sparse.load_state_dict(full.state_dict(), strict=True)
     assert sparse.n_params == full.n_params

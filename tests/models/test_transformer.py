@@ -100,7 +100,8 @@ def test_stem_gather_equals_whole_sequence_stem() -> None:
     assert torch.equal(gathered_pad, token_pad.gather(1, indices))
 
 
-def test_overfits_a_tiny_batch_and_is_deterministic() -> None:
+@pytest.mark.parametrize("positional", ["rope", "learned"])
+def test_overfits_a_tiny_batch_and_is_deterministic(positional: str) -> None:
     info = make_info("regression", 40)
     x = random_tokens(16, 40).numpy()
     y = torch.randn(16, generator=torch.Generator().manual_seed(0)).numpy()
@@ -108,7 +109,7 @@ def test_overfits_a_tiny_batch_and_is_deterministic() -> None:
     curves = []
     for _ in range(2):
         torch.manual_seed(0)  # the runner builds every model under the run seed
-        model = build("transformer", info, d_model=32)
+        model = build("transformer", info, d_model=32, positional=positional)
         result = fit(model, tiny, tiny, tiny_config(epochs=40, lr=3e-3), seed=0)
         curves.append(result.curves["train_loss"])
     assert curves[0] == curves[1]
@@ -150,3 +151,22 @@ def test_train_defaults_are_valid_train_settings() -> None:
     assert config.schedule == "warmup_cosine" and config.optimizer == "adamw"
     assert model.role == "reference"
     assert build("sparse_transformer", make_info("binary", 40)).role is None
+
+
+def test_learned_positions_are_added_at_each_tokens_own_index() -> None:
+    """``positional: learned``: an absolute embedding per token index (no RoPE), read at the
+    token's own index, also when it is scored alone; indices past the trained length refused."""
+    model = build("transformer", make_info("binary", 40), positional="learned").eval()
+    assert model.position is not None and model.position.num_embeddings == 10
+    assert not any(block.attn.rotary for block in model.blocks)
+    x = random_tokens(2, 40)
+    with torch.no_grad():
+        model.position.weight.normal_()  # large enough to matter
+        alone = model.single_token_outputs(x)
+        features, token_pad = model.stem(x)
+        at_three = model.tokens_out(features[:, 3:4], token_pad[:, 3:4], torch.tensor([3]))
+        at_seven = model.tokens_out(features[:, 3:4], token_pad[:, 3:4], torch.tensor([7]))
+        torch.testing.assert_close(alone[:, 3, 0], at_three)
+        assert not torch.allclose(at_three, at_seven)
+        with pytest.raises(ValueError, match="positional: learned covers 10 tokens"):
+            model(random_tokens(2, 44))

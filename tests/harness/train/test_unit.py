@@ -13,7 +13,7 @@ from harness.config.study import TrainConfig
 from harness.core.errors import UserError
 from harness.core.model import FittedModel, SequenceModel, predict
 from harness.train.fit import TrainedMemo, fit, set_seed
-from harness.train.unit import build_model, fit_unit, load_dataset
+from harness.train.unit import build_model, fit_unit, load_dataset, weights_key
 
 STUDY = parse_study(
     {
@@ -145,3 +145,16 @@ def test_a_teacher_equal_to_a_trained_model_of_the_unit_is_reused_not_retrained(
         assert torch.equal(alone.teacher.state_dict()[name], tensor), name  # reuse is exact
     view = dataset.view("test")
     assert np.array_equal(predict(alone, view.tokens), predict(reused, view.tokens))
+
+
+def test_weights_key_is_the_key_fit_files_the_model_under(dataset):
+    teacher_data = load_dataset(TEACHER_STUDY.datasets[0], 0)
+    full_spec = TEACHER_STUDY.models[0]
+    memo = TrainedMemo()
+    before = torch.random.get_rng_state()
+    key = weights_key(TEACHER_STUDY, full_spec, teacher_data, 0)
+    assert torch.equal(torch.random.get_rng_state(), before)  # global random state untouched
+    fit_unit(TEACHER_STUDY, full_spec, teacher_data, 0, memo=memo)
+    assert list(memo.entries) == [key]
+    assert weights_key(TEACHER_STUDY, full_spec, teacher_data, 1) != key  # the seed is in it
+    assert weights_key(STUDY, FITTED_SPEC, dataset, 0) == ""  # closed-form: not memoised

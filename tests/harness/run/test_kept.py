@@ -1,0 +1,93 @@
+"""A resumed unit takes a student's teacher from the kept run that trained it (its logged
+model), instead of training it again, and the student comes out exactly as in one go."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from harness.config.load import parse_study
+from harness.run.resume import unit_key
+from harness.run.runner import run_unit
+from harness.run.tracking import Tracker
+from harness.run.units import UnitPlan
+from harness.train import fit as fit_module
+
+BOTH = {
+    "name": "kept",
+    "seeds": [0],
+    "datasets": [
+        {
+            "adapter": "synthetic_motifs",
+            "label": "toy",
+            "params": {"n": 160, "length": 40, "max_motifs": 2, "target": "regression"},
+        }
+    ],
+    "models": [
+        {"name": "transformer", "params": {"d_model": 16, "n_heads": 2, "n_blocks": 1}},
+        {
+            "name": "sparse_transformer",
+            "params": {"d_model": 16, "n_heads": 2, "n_blocks": 1, "sparsity": 0.2},
+        },
+    ],
+    "train": {"epochs": 2, "batch_size": 32, "monitor": "pearson", "threads": 1},
+    "evaluation": {"ablation_steps": 0, "importance_max_examples": 0},
+}
+KEPT = frozenset({unit_key("toy", "transformer", 0)})
+
+
+def _study(save_models: bool = True, only_full: bool = False):
+    data = {**BOTH, "evaluation": {**BOTH["evaluation"], "save_models": save_models}}
+    if only_full:
+        data["models"] = BOTH["models"][:1]
+    return parse_study(data)
+
+
+def _counting_fit(monkeypatch) -> list[str]:
+    calls: list[str] = []
+    real = fit_module.fit
+
+    def counting(model, *args, **kwargs):
+        calls.append(type(model).__name__)
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "fit", counting)
+    return calls
+
+
+def _interrupted_then_resumed(store: str, monkeypatch, save_models: bool):
+    """The transformer child finished in an earlier process (a fresh memo), the student now."""
+    tracker = Tracker(store, f"kept_{save_models}")
+    parent = tracker.start_run("kept", {"kind": "study"})
+    first = run_unit(_study(save_models, only_full=True), UnitPlan(0, 0), tracker, parent)
+    calls = _counting_fit(monkeypatch)
+    plan = UnitPlan(0, 0, done=KEPT, record_logged=True)
+    resumed = run_unit(_study(save_models), plan, tracker, parent)
+    return first.results[0], resumed.results[0], calls
+
+
+@pytest.fixture
+def in_one_go(store):
+    tracker = Tracker(store, "one_go")
+    parent = tracker.start_run("kept", {"kind": "study"})
+    return run_unit(_study(), UnitPlan(0, 0), tracker, parent).results[1]
+
+
+def test_the_teacher_comes_from_the_kept_run_and_the_student_is_unchanged(
+    store, monkeypatch, in_one_go
+):
+    full, student, calls = _interrupted_then_resumed(store, monkeypatch, save_models=True)
+    assert student.model == "sparse_transformer"
+    assert "TransformerModel" not in calls  # the kept transformer was not trained again
+    assert student.metrics == in_one_go.metrics  # exactly the uninterrupted study's student
+    assert student.compute["best_epoch"] == in_one_go.compute["best_epoch"]
+    # the student logs the teacher's training as the kept run logged it
+    logged = MlflowClient(store).get_run(student.run_id).data.metrics
+    assert logged["teacher_best_val"] == pytest.approx(full.compute["best_val_pearson"])
+    assert logged["teacher_best_epoch"] == full.compute["best_epoch"]
+
+
+def test_without_logged_models_the_teacher_is_trained_again(store, monkeypatch, in_one_go):
+    _, student, calls = _interrupted_then_resumed(store, monkeypatch, save_models=False)
+    assert calls.count("TransformerModel") == 1
+    assert student.metrics == in_one_go.metrics
