@@ -11,6 +11,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import partial
 
 import torch
 import yaml
@@ -244,9 +245,9 @@ def run_unit(
         if name in plan.done:
             notify(KEPT, name)
             if study.evaluation.save_models:
-                key = weights_key(study, mspec, dataset, seed)
                 monitor = model_train_config(study, mspec).monitor
-                defer_kept(memo, key, monitor, tracker, parent, name)
+                key_of = partial(weights_key, study, mspec, dataset, seed)
+                defer_kept(memo, key_of, monitor, tracker, parent, name)
             continue
         tags = {
             **data_tags,

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import BaseModel
 from torch import nn
 
 from harness.config.study import TrainConfig
@@ -94,24 +95,33 @@ class Trained:
 @dataclass
 class TrainedMemo:
     """Models already trained in one unit (dataset x seed), by everything that fixes the outcome:
-    class, initial weights, train settings, seed and data.
+    class, params, initial weights, train settings, seed and data (params too: settings without
+    weights of their own, such as ``positional`` or ``dropout``, leave the initial weights equal).
 
     Training is deterministic given those, so a sub-model a ``prepare`` hook asks to train (a
     teacher) that equals a model already trained in the unit -- e.g. the ``transformer`` run a
     sparse student's teacher duplicates -- gets that model's weights instead of a second training.
     Only ``FitContext.fit`` reads the memo; every top-level run trains (and logs) in full.
-    ``deferred`` holds models trained by an earlier process (a resumed study's kept runs): their
-    weights are fetched only when a sub-model asks for that key (:meth:`get`).
+    ``pending`` holds models trained by an earlier process (a resumed study's kept runs) as
+    ``(key function, fetch)``: keys are computed only when a sub-model first asks (:meth:`get`),
+    weights fetched only for the key asked for.
     """
 
     entries: dict[str, Trained] = field(default_factory=dict)
-    deferred: dict[str, Callable[[], Trained | None]] = field(default_factory=dict)
+    pending: list[tuple[Callable[[], str], Callable[[], Trained | None]]] = field(
+        default_factory=list
+    )
+    _deferred: dict[str, Callable[[], Trained | None]] = field(default_factory=dict)
 
     def get(self, key: str) -> Trained | None:
         """The model trained under ``key``, fetching a deferred one once; None if unknown or
         the fetch found nothing (then the caller trains)."""
-        if key not in self.entries and key in self.deferred:
-            found = self.deferred.pop(key)()
+        while self.pending:
+            key_of, fetch = self.pending.pop()
+            if known := key_of():
+                self._deferred[known] = fetch
+        if key not in self.entries and key in self._deferred:
+            found = self._deferred.pop(key)()
             if found is not None:
                 self.entries[key] = found
         return self.entries.get(key)
@@ -122,6 +132,9 @@ class TrainedMemo:
     ) -> str:
         digest = hashlib.sha256()
         digest.update(f"{type(model).__module__}.{type(model).__qualname__}".encode())
+        params = getattr(model, "params", None)
+        if isinstance(params, BaseModel):
+            digest.update(params.model_dump_json().encode())
         for name, tensor in model.state_dict().items():
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -486,12 +499,9 @@ def _fit_sub_model(
     The global random state is put back afterwards, so the outer model trains the same whether
     its teacher was trained here, reused, or loaded from a checkpoint.
     """
-    state = torch.random.get_rng_state()
-    try:
+    with torch.random.fork_rng():  # CPU and CUDA generators restored on exit
         found = memo.get(TrainedMemo.key(model, train, val, cfg, seed)) if memo else None
         if found is not None:
             model.load_state_dict(found.state)
             return found.result
         return fit(model, train, val, cfg, seed, memo=memo)
-    finally:
-        torch.random.set_rng_state(state)

@@ -73,12 +73,9 @@ def weights_key(study: StudyConfig, spec: ModelSpec, dataset: SequenceDataset, s
     instead of trained again. The global random state is left as it was.
     """
     cfg = model_train_config(study, spec)
-    state = torch.random.get_rng_state()
-    try:
+    with torch.random.fork_rng():  # CPU and CUDA generators restored on exit
         set_seed(seed, cfg.threads)
         model, _ = build_model(spec, dataset)
-    finally:
-        torch.random.set_rng_state(state)
     if isinstance(model, FittedModel):
         return ""
     return TrainedMemo.key(model, dataset.view("train"), dataset.view("val"), cfg, seed)

@@ -158,3 +158,29 @@ def test_weights_key_is_the_key_fit_files_the_model_under(dataset):
     assert list(memo.entries) == [key]
     assert weights_key(TEACHER_STUDY, full_spec, teacher_data, 1) != key  # the seed is in it
     assert weights_key(STUDY, FITTED_SPEC, dataset, 0) == ""  # closed-form: not memoised
+
+
+def test_settings_without_weights_of_their_own_change_the_key():
+    """``positional`` or ``n_heads`` leave the initial weights equal; the key still differs."""
+    variants = parse_study(
+        {
+            **TEACHER_STUDY.model_dump(mode="json", include={"name", "seeds", "datasets"}),
+            "models": [
+                {"name": "transformer", "label": k, "params": {"d_model": 16, "n_blocks": 1, **p}}
+                for k, p in [("rope", {}), ("none", {"positional": "none"}), ("h2", {"n_heads": 2})]
+            ],
+        }
+    )
+    data = load_dataset(variants.datasets[0], 0)
+    keys = {weights_key(variants, spec, data, 0) for spec in variants.models}
+    assert len(keys) == 3
+
+
+def test_pending_keys_are_computed_only_when_a_teacher_is_looked_up():
+    computed: list[str] = []
+    fetched: list[str] = []
+    memo = TrainedMemo()
+    memo.pending.append((lambda: computed.append("a") or "a", lambda: fetched.append("a")))
+    assert computed == []  # filing a kept run costs nothing
+    assert memo.get("b") is None and computed == ["a"] and fetched == []
+    assert memo.get("a") is None and fetched == ["a"]  # a failed fetch: the caller trains
