@@ -30,11 +30,13 @@ class TransformerParams(Params):
     dropout: float = Field(0.1, ge=0, lt=1, description="attention, residual and head dropout")
     stem_kernel: int = Field(9, ge=1, description="stem convolution width in bases (odd)")
     pool: int = Field(4, ge=1, description="bases per token (stem max-pool width)")
-    positional: Literal["rope", "learned", "none"] = Field(
-        "rope",
-        description="rotary position embedding in attention (any length); learned absolute "
-        "token positions (aligned sequences, e.g. TSS-centred promoters; up to the trained "
-        "length); or none (stem order only)",
+    positional: Literal["rope", "none"] = Field(
+        "rope", description="rotary position embedding in attention, or none (stem order only)"
+    )
+    absolute_positions: bool = Field(
+        False,
+        description="also add a learned embedding per token index (aligned sequences, e.g. "
+        "TSS-centred promoters; covers the trained length, longer inputs refused)",
     )
 
     @model_validator(mode="after")
@@ -68,10 +70,10 @@ class TransformerModel(SequenceModel):
     leave SDPA's fused kernels usable (ALiBi needs a dense L x L bias, O(L^2) memory at 100 kb;
     learned absolute positions have a maximum length and do not extrapolate). Absolute position is
     not encoded beyond the stem's zero padding at the ends; ``positional: none`` drops RoPE.
-    ``positional: learned`` replaces RoPE by a learned absolute embedding per token index, added to
-    the stem tokens before the blocks (at the kept tokens' own indices in the sparse model): for
-    aligned sequences, where a site's distance to a fixed anchor (the TSS) is itself the signal;
-    it covers the trained length's tokens and refuses longer inputs.
+    ``absolute_positions: true`` adds a learned embedding per token index to the stem tokens before
+    the blocks (at the kept tokens' own indices in the sparse model), beside RoPE: for aligned
+    sequences, where a site's distance to a fixed anchor (the TSS) is itself the signal; it covers
+    the trained length's tokens and refuses longer inputs.
 
     Importance: input x gradient on the embedding, ``|sum_d e_id * d out / d e_id|`` summed over
     outputs (zero at PAD). ``macs_by_part`` splits the inference cost into stem, attention
@@ -96,7 +98,7 @@ class TransformerModel(SequenceModel):
         )
         self.pool_head = PoolingHead(d, info.n_outputs, params.dropout)
         self.position: nn.Embedding | None = None
-        if params.positional == "learned":
+        if params.absolute_positions:
             self.position = nn.Embedding(self.stem.n_tokens(info.length), d)
             nn.init.normal_(self.position.weight, std=0.02)
 
@@ -132,7 +134,7 @@ class TransformerModel(SequenceModel):
         on_cpu = positions.device.type == "cpu"
         if on_cpu and positions.numel() and int(positions.max()) >= covered:
             raise ValueError(
-                f"positional: learned covers {covered} tokens ({covered * self.stem.pool} bases, "
+                f"absolute_positions covers {covered} tokens ({covered * self.stem.pool} bases, "
                 f"the trained length); got token index {int(positions.max())}"
             )
         return self.position(positions)

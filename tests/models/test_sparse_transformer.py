@@ -32,11 +32,11 @@ def test_shapes(task: str, length: int) -> None:
     torch.testing.assert_close(model(x), model.head(model.embed(x), x))
 
 
-@pytest.mark.parametrize("positional", ["rope", "learned"])
-def test_sparsity_one_is_exactly_the_transformer(positional: str) -> None:
+@pytest.mark.parametrize("absolute", [False, True])
+def test_sparsity_one_is_exactly_the_transformer(absolute: bool) -> None:
     info = make_info("regression", 200)
-    full = build("transformer", info, positional=positional).eval()
-    sparse = build("sparse_transformer", info, sparsity=1.0, positional=positional).eval()
+    full = build("transformer", info, absolute_positions=absolute).eval()
+    sparse = build("sparse_transformer", info, sparsity=1.0, absolute_positions=absolute).eval()
     assert not any(k.startswith(("selector", "teacher")) for k in sparse.state_dict())
     sparse.load_state_dict(full.state_dict(), strict=True)
     assert sparse.n_params == full.n_params

@@ -100,8 +100,8 @@ def test_stem_gather_equals_whole_sequence_stem() -> None:
     assert torch.equal(gathered_pad, token_pad.gather(1, indices))
 
 
-@pytest.mark.parametrize("positional", ["rope", "learned"])
-def test_overfits_a_tiny_batch_and_is_deterministic(positional: str) -> None:
+@pytest.mark.parametrize("absolute", [False, True])
+def test_overfits_a_tiny_batch_and_is_deterministic(absolute: bool) -> None:
     info = make_info("regression", 40)
     x = random_tokens(16, 40).numpy()
     y = torch.randn(16, generator=torch.Generator().manual_seed(0)).numpy()
@@ -109,7 +109,7 @@ def test_overfits_a_tiny_batch_and_is_deterministic(positional: str) -> None:
     curves = []
     for _ in range(2):
         torch.manual_seed(0)  # the runner builds every model under the run seed
-        model = build("transformer", info, d_model=32, positional=positional)
+        model = build("transformer", info, d_model=32, absolute_positions=absolute)
         result = fit(model, tiny, tiny, tiny_config(epochs=40, lr=3e-3), seed=0)
         curves.append(result.curves["train_loss"])
     assert curves[0] == curves[1]
@@ -153,12 +153,14 @@ def test_train_defaults_are_valid_train_settings() -> None:
     assert build("sparse_transformer", make_info("binary", 40)).role is None
 
 
-def test_learned_positions_are_added_at_each_tokens_own_index() -> None:
-    """``positional: learned``: an absolute embedding per token index (no RoPE), read at the
-    token's own index, also when it is scored alone; indices past the trained length refused."""
-    model = build("transformer", make_info("binary", 40), positional="learned").eval()
+@pytest.mark.parametrize("positional", ["rope", "none"])
+def test_absolute_positions_are_added_at_each_tokens_own_index(positional: str) -> None:
+    """``absolute_positions``: a learned embedding per token index, read at the token's own
+    index, also when it is scored alone; indices past the trained length refused."""
+    info = make_info("binary", 40)
+    model = build("transformer", info, absolute_positions=True, positional=positional).eval()
     assert model.position is not None and model.position.num_embeddings == 10
-    assert not any(block.attn.rotary for block in model.blocks)
+    assert build("transformer", info).position is None
     x = random_tokens(2, 40)
     with torch.no_grad():
         model.position.weight.normal_()  # large enough to matter
@@ -168,5 +170,5 @@ def test_learned_positions_are_added_at_each_tokens_own_index() -> None:
         at_seven = model.tokens_out(features[:, 3:4], token_pad[:, 3:4], torch.tensor([7]))
         torch.testing.assert_close(alone[:, 3, 0], at_three)
         assert not torch.allclose(at_three, at_seven)
-        with pytest.raises(ValueError, match="positional: learned covers 10 tokens"):
+        with pytest.raises(ValueError, match="absolute_positions covers 10 tokens"):
             model(random_tokens(2, 44))
