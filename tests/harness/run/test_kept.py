@@ -12,28 +12,16 @@ from harness.run.runner import run_unit
 from harness.run.tracking import Tracker
 from harness.run.units import UnitPlan
 from harness.train import fit as fit_module
+from tests.harness.train.test_unit import TEACHER_STUDY
 
+# the unit-level teacher-memo study (transformer + its sparse student), models logged
 BOTH = {
-    "name": "kept",
-    "seeds": [0],
-    "datasets": [
-        {
-            "adapter": "synthetic_motifs",
-            "label": "toy",
-            "params": {"n": 160, "length": 40, "max_motifs": 2, "target": "regression"},
-        }
-    ],
-    "models": [
-        {"name": "transformer", "params": {"d_model": 16, "n_heads": 2, "n_blocks": 1}},
-        {
-            "name": "sparse_transformer",
-            "params": {"d_model": 16, "n_heads": 2, "n_blocks": 1, "sparsity": 0.2},
-        },
-    ],
-    "train": {"epochs": 2, "batch_size": 32, "monitor": "pearson", "threads": 1},
+    **TEACHER_STUDY.model_dump(mode="json", include={"name", "seeds", "datasets", "train"}),
+    "models": [m.model_dump(mode="json") for m in TEACHER_STUDY.models],
     "evaluation": {"ablation_steps": 0, "importance_max_examples": 0},
 }
-KEPT = frozenset({unit_key("toy", "transformer", 0)})
+DATASET = TEACHER_STUDY.datasets[0].key
+KEPT = frozenset({unit_key(DATASET, "transformer", 0)})
 
 
 def _study(save_models: bool = True, only_full: bool = False):
