@@ -65,6 +65,17 @@ def build_model(
     return entry.factory(params, dataset.info), params
 
 
+def _seeded_model(
+    study: StudyConfig, spec: ModelSpec, dataset: SequenceDataset, seed: int
+) -> tuple[SequenceModel | FittedModel, BaseModel, TrainConfig]:
+    """The unit's untrained model (weights initialised under its seed), params and train config:
+    what :func:`fit_unit` trains and :func:`weights_key` hashes."""
+    cfg = model_train_config(study, spec)
+    set_seed(seed, cfg.threads)
+    model, params = build_model(spec, dataset)
+    return model, params, cfg
+
+
 def weights_key(study: StudyConfig, spec: ModelSpec, dataset: SequenceDataset, seed: int) -> str:
     """The :meth:`TrainedMemo.key` that :func:`fit_unit` gives this unit's model (built the same
     way, not trained); empty for a closed-form model, which the memo does not hold.
@@ -72,10 +83,8 @@ def weights_key(study: StudyConfig, spec: ModelSpec, dataset: SequenceDataset, s
     A resumed study files its kept runs under it, so a teacher equal to one of them is fetched
     instead of trained again. The global random state is left as it was.
     """
-    cfg = model_train_config(study, spec)
     with torch.random.fork_rng():  # CPU and CUDA generators restored on exit
-        set_seed(seed, cfg.threads)
-        model, _ = build_model(spec, dataset)
+        model, _, cfg = _seeded_model(study, spec, dataset, seed)
     if isinstance(model, FittedModel):
         return ""
     return TrainedMemo.key(model, dataset.view("train"), dataset.view("val"), cfg, seed)
@@ -107,9 +116,7 @@ def fit_unit(
     progress : a ``rich.progress.Progress`` to advance per epoch, or None.
     memo : the unit's trained models, so a teacher equal to one of them is not trained twice.
     """
-    cfg = model_train_config(study, spec)
-    set_seed(seed, cfg.threads)  # the weights are initialised under the unit's seed
-    model, params = build_model(spec, dataset)
+    model, params, cfg = _seeded_model(study, spec, dataset, seed)
     if on_start is not None:
         on_start(params, cfg)
     fitted = fit(

@@ -11,8 +11,7 @@ from harness.run.resume import unit_key
 from harness.run.runner import run_unit
 from harness.run.tracking import Tracker
 from harness.run.units import UnitPlan
-from harness.train import fit as fit_module
-from tests.harness.train.test_unit import TEACHER_STUDY
+from tests.harness.train.test_unit import TEACHER_STUDY, count_fits
 
 # the unit-level teacher-memo study (transformer + its sparse student), models logged
 BOTH = {
@@ -31,24 +30,12 @@ def _study(save_models: bool = True, only_full: bool = False):
     return parse_study(data)
 
 
-def _counting_fit(monkeypatch) -> list[str]:
-    calls: list[str] = []
-    real = fit_module.fit
-
-    def counting(model, *args, **kwargs):
-        calls.append(type(model).__name__)
-        return real(model, *args, **kwargs)
-
-    monkeypatch.setattr(fit_module, "fit", counting)
-    return calls
-
-
 def _interrupted_then_resumed(store: str, monkeypatch, save_models: bool):
     """The transformer child finished in an earlier process (a fresh memo), the student now."""
     tracker = Tracker(store, f"kept_{save_models}")
     parent = tracker.start_run("kept", {"kind": "study"})
     first = run_unit(_study(save_models, only_full=True), UnitPlan(0, 0), tracker, parent)
-    calls = _counting_fit(monkeypatch)
+    calls = count_fits(monkeypatch)
     plan = UnitPlan(0, 0, done=KEPT, record_logged=True)
     resumed = run_unit(_study(save_models), plan, tracker, parent)
     return first.results[0], resumed.results[0], calls

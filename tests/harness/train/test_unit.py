@@ -122,6 +122,19 @@ TEACHER_STUDY = parse_study(
 )
 
 
+def count_fits(monkeypatch) -> list[str]:
+    """Patch the harness's ``fit`` to record the class of every model it trains (teachers too)."""
+    calls: list[str] = []
+    real = fit_module.fit
+
+    def counting(model, *args, **kwargs):
+        calls.append(type(model).__name__)
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "fit", counting)
+    return calls
+
+
 def test_a_teacher_equal_to_a_trained_model_of_the_unit_is_reused_not_retrained(monkeypatch):
     dataset = load_dataset(TEACHER_STUDY.datasets[0], 0)
     full_spec, sparse_spec = TEACHER_STUDY.models
@@ -130,14 +143,7 @@ def test_a_teacher_equal_to_a_trained_model_of_the_unit_is_reused_not_retrained(
     # ... with one, the unit's `transformer` is handed over: same weights, no second training
     memo = TrainedMemo()
     full = fit_unit(TEACHER_STUDY, full_spec, dataset, 0, memo=memo).model
-    calls: list[str] = []
-    real_fit = fit_module.fit
-
-    def counting_fit(model, *args, **kwargs):
-        calls.append(type(model).__name__)
-        return real_fit(model, *args, **kwargs)
-
-    monkeypatch.setattr(fit_module, "fit", counting_fit)
+    calls = count_fits(monkeypatch)
     reused = fit_unit(TEACHER_STUDY, sparse_spec, dataset, 0, memo=memo).model
     assert "TransformerModel" not in calls  # the teacher was not trained again
     for name, tensor in full.state_dict().items():
