@@ -22,6 +22,9 @@ from harness.core.errors import UserError
 from harness.tune.reasons import first_line
 from harness.tune.sampler import make_sampler
 
+JOURNAL_LOCK_GRACE = 30
+"""Seconds after which a journal or claim lock left by a killed process is broken (Optuna's)."""
+
 
 def is_rdb(url: str) -> bool:
     """True for a database URL, False for a journal file path."""
@@ -67,10 +70,26 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            backend = optuna.storages.journal.JournalFileBackend(str(path))
+            backend = optuna.storages.journal.JournalFileBackend(
+                str(path.resolve()), lock_obj=file_lock(path)
+            )
         return optuna.storages.JournalStorage(backend)
     except OSError as err:
         raise UserError(f"tune.storage: cannot write journal {url!r}: {first_line(err)}") from None
+
+
+def file_lock(path: Path) -> optuna.storages.journal.JournalFileOpenLock:
+    """An O_EXCL lock file beside ``path`` (``path`` + ``.lock``), for the processes of a machine.
+
+    A lock left by a killed holder is broken after ``JOURNAL_LOCK_GRACE`` seconds, so a crash
+    never blocks a resume. The journal does not use Optuna's default symlink lock: with a
+    relative journal path in a sub-folder (the default layout) the link's relative target does
+    not resolve, its staleness is never seen, and a worker killed while writing would block
+    every later run for ever.
+    """
+    return optuna.storages.journal.JournalFileOpenLock(
+        str(path.resolve()), grace_period=JOURNAL_LOCK_GRACE
+    )
 
 
 def lock_path(plan: TunePlan) -> Path:
@@ -83,11 +102,8 @@ def lock_path(plan: TunePlan) -> Path:
 
 @contextlib.contextmanager
 def claim_lock(path: Path) -> Iterator[None]:
-    """A lock shared by every process of this machine (an O_EXCL lock file, as Optuna's own).
-
-    A lock left by a killed process is broken after 30 s, so a crash never blocks a resume.
-    """
-    lock = optuna.storages.journal.JournalFileOpenLock(str(path))
+    """A lock shared by every process of this machine, held for the ``with`` block."""
+    lock = file_lock(path)
     lock.acquire()
     try:
         yield
