@@ -23,7 +23,7 @@ from harness.tune.reasons import first_line
 from harness.tune.sampler import make_sampler
 
 JOURNAL_LOCK_GRACE = 30
-"""Seconds after which a journal or claim lock left by a killed process is broken (Optuna's)."""
+"""Seconds after which a lock left by a killed process is broken (Optuna's default)."""
 
 
 def is_rdb(url: str) -> bool:
